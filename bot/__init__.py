@@ -1,0 +1,1 @@
+"""Duban (督办): the domain of the supervision bot — config, storage, clock and services."""

@@ -1,0 +1,107 @@
+"""Console channel: chat with the bot in a terminal, or replay a script through stdin.
+
+At a terminal it is interactive. When stdin is not a terminal it prints a transcript: each
+input line as ``> line``, then the replies, then a blank line, and exits at end of input.
+Buttons become numbered choices (type the number). Files are written under ``var/out/`` and
+their paths printed. There is no logic here: the same handlers serve every channel.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Iterable, Optional, TextIO
+
+from sqlalchemy import select
+
+from bot.app import Duban
+from bot.models import ROLE_CADRE, ROLE_LEADER, ROLE_TEAM_LEAD, Person
+from bot.services.errors import NotFound
+from bot.services.people import bind_identity
+from handlers import handle
+from handlers.messages import Incoming, Reply
+
+CHANNEL = "console"
+ROLE_WORDS = {
+    "leader": ROLE_LEADER, "领导": ROLE_LEADER,
+    "team_lead": ROLE_TEAM_LEAD, "lead": ROLE_TEAM_LEAD, "组长": ROLE_TEAM_LEAD, "负责人": ROLE_TEAM_LEAD,
+    "cadre": ROLE_CADRE, "干部": ROLE_CADRE,
+}
+
+
+def pick_person(app: Duban, who: Optional[str]) -> Person:
+    """--as: a role word picks the first person with that role, else a name; default an admin."""
+    with app.sessions.begin() as session:
+        query = select(Person).where(Person.active.is_(True)).order_by(Person.id)
+        if who is None:
+            person = session.scalar(query.where(Person.is_admin.is_(True))) or session.scalar(query)
+        elif who in ROLE_WORDS:
+            person = session.scalar(query.where(Person.role == ROLE_WORDS[who], Person.is_admin.is_(False))) \
+                or session.scalar(query.where(Person.role == ROLE_WORDS[who]))
+        else:
+            person = session.scalar(query.where(Person.name == who))
+        if person is None:
+            raise NotFound(f"没有找到“{who}”。可用 leader / team_lead / cadre 或人员姓名。"
+                           if who else "数据库里还没有人员。请先导入:python run.py import data/demo-people.yaml")
+        bind_identity(session, app.clock.now(), person, CHANNEL, person.name, person.name, person.name)
+        session.expunge(person)
+        return person
+
+
+def render(reply: Reply) -> str:
+    parts = []
+    if reply.text:
+        parts.append(reply.text)
+    for out_file in reply.files:
+        caption = f"{out_file.caption}:" if out_file.caption else ""
+        parts.append(f"[{'图片' if out_file.kind == 'photo' else '文件'}] {caption}{out_file.path}")
+    return "\n".join(parts)
+
+
+class ConsoleChat:
+    def __init__(self, app: Duban, person: Person, out: TextIO = sys.stdout) -> None:
+        self.app = app
+        self.person = person
+        self.out = out
+        self.counter = 0
+
+    def send(self, text: str) -> list[Reply]:
+        self.counter += 1
+        msg = Incoming(channel=CHANNEL, chat_id=self.person.name, user_id=self.person.name,
+                       text=text, user_name=self.person.name, buttons_supported=False)
+        return handle(self.app, msg)
+
+    def show(self, replies: Iterable[Reply]) -> None:
+        for reply in replies:
+            text = render(reply)
+            if text:
+                print(text, file=self.out)
+
+    def transcript(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            line = line.rstrip("\n")
+            print(f"> {line}", file=self.out)
+            self.show(self.send(line))
+            print(file=self.out)
+            self.out.flush()
+
+    def interactive(self) -> None:
+        print(f"督办助手 · {self.app.config.office} · 以“{self.person.name}”身份 · "
+              f"时间 {self.app.clock.now():%Y-%m-%d %H:%M}\n发 /help 看用法,Ctrl-D 退出。", file=self.out)
+        while True:
+            try:
+                line = input("> ")
+            except (EOFError, KeyboardInterrupt):
+                print(file=self.out)
+                return
+            if line.strip() in ("exit", "quit", "退出"):
+                return
+            self.show(self.send(line))
+
+
+class ConsoleNotifier:
+    """Pushes (reminders, digests) printed to the terminal."""
+
+    def __init__(self, out: TextIO = sys.stdout) -> None:
+        self.out = out
+
+    async def send(self, person_name: str, reply: Reply) -> None:
+        print(f"[提醒 → {person_name}]\n{render(reply)}\n", file=self.out)

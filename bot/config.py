@@ -1,0 +1,164 @@
+"""Configuration: config.yaml validated by pydantic models, with secrets from the environment.
+
+``load_config(path)`` raises ``FileError`` whose message names the file, the line and the key,
+so ``run.py`` can print it and exit non-zero.
+"""
+from __future__ import annotations
+
+import os
+from datetime import date, time
+from pathlib import Path
+from typing import Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bot.yamlfile import FileError, describe_validation_error, load_yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseConfig(Section):
+    url: str = "sqlite:///var/duban.sqlite3"
+    echo: bool = False
+
+
+class DataConfig(Section):
+    dataset: str = "data/diaozhuang-2025.yaml"
+    demo_people: str = "data/demo-people.yaml"
+    out_dir: str = "var/out"
+
+
+class LightsConfig(Section):
+    """Traffic-light thresholds (红黄绿)."""
+
+    behind_yellow_pp: float = Field(10, gt=0, le=100)
+    behind_red_pp: float = Field(30, gt=0, le=100)
+    due_soon_days: int = Field(3, ge=0, le=60)
+    stale_days: int = Field(14, ge=1, le=365)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "LightsConfig":
+        if self.behind_red_pp <= self.behind_yellow_pp:
+            raise ValueError("behind_red_pp 必须大于 behind_yellow_pp")
+        return self
+
+
+class ListsConfig(Section):
+    page_size: int = Field(8, ge=1, le=50)
+    due_days_default: int = Field(7, ge=1, le=365)
+
+
+class EscalationStep(Section):
+    overdue_workdays: int = Field(ge=1)
+    notify: str = Field(pattern="^(team_lead|leader)$")
+
+
+class RemindersConfig(Section):
+    enabled: bool = True
+    remind_time: time = time(9, 0)
+    deadline_offsets_workdays: list[int] = [3, 1, 0]
+    digest_time: time = time(8, 30)
+    weekly_brief_weekday: int = Field(0, ge=0, le=6)  # Monday
+    weekly_brief_time: time = time(8, 30)
+    stale_nudge_workdays: int = Field(5, ge=1)
+    stale_nudge_weekday: int = Field(4, ge=0, le=6)  # Friday
+    send_on_non_workdays: bool = False
+    escalation: list[EscalationStep] = [
+        EscalationStep(overdue_workdays=1, notify="team_lead"),
+        EscalationStep(overdue_workdays=3, notify="leader"),
+    ]
+    quiet_hours: Optional[tuple[time, time]] = (time(22, 0), time(7, 30))
+    max_attempts: int = Field(6, ge=1)
+    retry_base_seconds: float = Field(5, gt=0)
+    digest_stale_hours: float = Field(4, gt=0)
+    calendar_overrides: dict[date, bool] = {}
+
+
+class TelegramConfig(Section):
+    token: Optional[str] = None
+    base_url: Optional[str] = None
+    base_file_url: Optional[str] = None
+    bot_username: Optional[str] = None
+    webhook_url: Optional[str] = None
+    webhook_secret: Optional[str] = None
+    poll_timeout: int = Field(10, ge=0, le=60)
+
+
+class WeComConfig(Section):
+    corp_id: Optional[str] = None
+    agent_id: Optional[int] = None
+    secret: Optional[str] = None
+    token: Optional[str] = None
+    encoding_aes_key: Optional[str] = None
+    api_base: str = "https://qyapi.weixin.qq.com"
+    max_timestamp_skew_s: int = Field(300, ge=0)
+    team_robots: dict[str, str] = {}
+
+
+class ServerConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+
+
+class Config(Section):
+    office: str = "雕庄街道"
+    timezone: str = "Asia/Shanghai"
+    database: DatabaseConfig = DatabaseConfig()
+    data: DataConfig = DataConfig()
+    lights: LightsConfig = LightsConfig()
+    lists: ListsConfig = ListsConfig()
+    reminders: RemindersConfig = RemindersConfig()
+    telegram: TelegramConfig = TelegramConfig()
+    wecom: WeComConfig = WeComConfig()
+    server: ServerConfig = ServerConfig()
+
+    #: where the file was read from; relative paths in it are taken from the project root
+    source_path: Optional[str] = None
+
+    def resolve(self, relative: str) -> Path:
+        path = Path(relative)
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL; relative SQLite paths are anchored at the project root."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.resolve(url[len(prefix):]))
+        return url
+
+
+ENV_OVERRIDES = {
+    "DATABASE_URL": ("database", "url"),
+    "TELEGRAM_BOT_TOKEN": ("telegram", "token"),
+    "WECOM_SECRET": ("wecom", "secret"),
+    "WECOM_TOKEN": ("wecom", "token"),
+    "WECOM_ENCODING_AES_KEY": ("wecom", "encoding_aes_key"),
+}
+
+
+def load_config(path: Path | str | None = None, environ: Optional[dict] = None) -> Config:
+    """Read and validate a config file; environment variables override secrets and the URL."""
+    path = Path(path) if path else PROJECT_ROOT / "config.yaml"
+    data, lines = load_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise FileError(f"{path}:1: 顶层应为键值对 (top level must be a mapping)")
+    env = os.environ if environ is None else environ
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if env.get(var):
+            data.setdefault(section, {})
+            if isinstance(data[section], dict):
+                data[section][key] = env[var]
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise FileError(describe_validation_error(path, lines, exc)) from None
+    config.source_path = str(path)
+    return config

@@ -1,0 +1,408 @@
+"""Database models (SQLAlchemy 2.0, typed ``Mapped[...]`` columns).
+
+Every datetime is aware: stored as UTC, read back in Asia/Shanghai (``AwareDateTime``).
+Schema changes go through Alembic (``alembic/versions``); ``tests/test_migrations.py``
+checks that the migrations and these models agree.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timezone
+from typing import Any, Optional
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from bot.clock import OFFICE_TZ
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class AwareDateTime(TypeDecorator):
+    """Aware datetimes in, aware (Asia/Shanghai) datetimes out; UTC in the database."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Optional[datetime], dialect) -> Optional[datetime]:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use the Clock")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Optional[datetime], dialect) -> Optional[datetime]:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(OFFICE_TZ)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: AwareDateTime(), dict[str, Any]: JSON, list[str]: JSON}
+
+
+# Roles. A person has one role and may also be an admin.
+ROLE_LEADER = "leader"
+ROLE_TEAM_LEAD = "team_lead"
+ROLE_CADRE = "cadre"
+ROLES = (ROLE_LEADER, ROLE_TEAM_LEAD, ROLE_CADRE)
+
+# Task statuses.
+STATUS_ACTIVE = "active"
+STATUS_DONE = "done"
+STATUS_PAUSED = "paused"
+STATUSES = (STATUS_ACTIVE, STATUS_DONE, STATUS_PAUSED)
+
+
+class Team(Base):
+    """A squad (专班) or department that owns tasks."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), default="")
+    #: the leader in charge (分管领导), told when the team's tasks are long overdue
+    leader_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("people.id", use_alter=True, ondelete="SET NULL")
+    )
+    #: WeCom group robot (群机器人) webhook key for team digests
+    robot_key: Mapped[Optional[str]] = mapped_column(String(128))
+
+    members: Mapped[list["Person"]] = relationship(
+        back_populates="team", foreign_keys="Person.team_id"
+    )
+    leader: Mapped[Optional["Person"]] = relationship(foreign_keys=[leader_id])
+
+
+class Person(Base):
+    """Someone who uses the bot: leader, team lead or cadre; optionally an admin."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    team_id: Mapped[Optional[int]] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    # Reminder settings (/remind); None means the office default from config.yaml.
+    remind_time: Mapped[Optional[time]] = mapped_column(Time)
+    quiet_start: Mapped[Optional[time]] = mapped_column(Time)
+    quiet_end: Mapped[Optional[time]] = mapped_column(Time)
+    muted_until: Mapped[Optional[datetime]]
+
+    team: Mapped[Optional[Team]] = relationship(back_populates="members", foreign_keys=[team_id])
+    identities: Mapped[list["ChatIdentity"]] = relationship(back_populates="person")
+
+
+class ChatIdentity(Base):
+    """A person's account on one channel (Telegram user id, WeCom userid, console name)."""
+
+    __tablename__ = "chat_identities"
+    __table_args__ = (UniqueConstraint("channel", "external_user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_user_id: Mapped[str] = mapped_column(String(128))
+    #: where to send private messages (Telegram private chat id; WeCom userid)
+    chat_id: Mapped[str] = mapped_column(String(128))
+    display_name: Mapped[Optional[str]] = mapped_column(String(128))
+    bound_at: Mapped[datetime]
+
+    person: Mapped[Person] = relationship(back_populates="identities")
+
+
+class GroupBinding(Base):
+    """A group chat an admin has bound to a team; the bot answers only in bound groups."""
+
+    __tablename__ = "group_bindings"
+    __table_args__ = (UniqueConstraint("channel", "chat_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    bound_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("people.id"))
+    bound_at: Mapped[datetime]
+
+
+class Invite(Base):
+    """A one-time code an admin gives a person so they can bind their chat account."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[Optional[datetime]]
+    used_at: Mapped[Optional[datetime]]
+    used_by_identity_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("chat_identities.id", ondelete="SET NULL")
+    )
+
+    person: Mapped[Person] = relationship(foreign_keys=[person_id])
+
+
+class Indicator(Base):
+    """A figure the office tracks (一般公共预算收入, 社零, ...); values live per period."""
+
+    __tablename__ = "indicators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: normalised names, aliases and their pinyin, computed on write (bot.services.lookup)
+    search_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    unit: Mapped[str] = mapped_column(String(16), default="")
+    target: Mapped[Optional[float]] = mapped_column(Float)
+    target_text: Mapped[Optional[str]] = mapped_column(Text)
+    target_source: Mapped[Optional[str]] = mapped_column(Text)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime]
+
+    values: Mapped[list["IndicatorValue"]] = relationship(
+        back_populates="indicator", order_by="IndicatorValue.period_end"
+    )
+
+
+class IndicatorValue(Base):
+    """One period's value of an indicator, with the sentence it came from."""
+
+    __tablename__ = "indicator_values"
+    __table_args__ = (UniqueConstraint("indicator_id", "period_end"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id", ondelete="CASCADE"))
+    period_label: Mapped[str] = mapped_column(String(32))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    value: Mapped[Optional[float]] = mapped_column(Float)
+    qualifier: Mapped[Optional[str]] = mapped_column(String(8))
+    yoy_pct: Mapped[Optional[float]] = mapped_column(Float)
+    source: Mapped[Optional[str]] = mapped_column(Text)
+    recorded_at: Mapped[datetime]
+
+    indicator: Mapped[Indicator] = relationship(back_populates="values")
+
+
+class Task(Base):
+    """A supervised item: key project, 招商 project, livelihood task, second-half target.
+
+    ``progress`` and ``last_update_at`` mirror the latest TaskUpdate. The ``*_on`` dates are
+    when the task's light changes if nothing else happens; they are recomputed whenever the
+    task changes, so lists and lights are indexed comparisons with today's date.
+    """
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_status_deadline", "status", "deadline"),
+        Index("ix_tasks_team_status", "team_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: normalised names, aliases and their pinyin, computed on write (bot.services.lookup)
+    search_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    subcategory: Mapped[Optional[str]] = mapped_column(String(64))
+    team_id: Mapped[Optional[int]] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    owner_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
+    lead_unit: Mapped[Optional[str]] = mapped_column(String(128))
+    description: Mapped[Optional[str]] = mapped_column(Text)
+    target_text: Mapped[Optional[str]] = mapped_column(Text)
+    target_value: Mapped[Optional[float]] = mapped_column(Float)
+    target_unit: Mapped[Optional[str]] = mapped_column(String(16))
+    source: Mapped[Optional[str]] = mapped_column(Text)
+    start_date: Mapped[Optional[date]] = mapped_column(Date)
+    deadline: Mapped[Optional[date]] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default=STATUS_ACTIVE)
+    progress: Mapped[Optional[float]] = mapped_column(Float)
+    last_update_at: Mapped[Optional[datetime]]
+    last_activity_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    behind_yellow_on: Mapped[Optional[date]] = mapped_column(Date, index=True)
+    behind_red_on: Mapped[Optional[date]] = mapped_column(Date, index=True)
+    due_soon_on: Mapped[Optional[date]] = mapped_column(Date, index=True)
+    stale_on: Mapped[date] = mapped_column(Date, index=True)
+
+    team: Mapped[Optional[Team]] = relationship()
+    owner: Mapped[Optional[Person]] = relationship()
+    milestones: Mapped[list["Milestone"]] = relationship(
+        back_populates="task", order_by="Milestone.sort_order"
+    )
+
+
+class Milestone(Base):
+    """A named step of a task (开工, 封顶, 建成开业 ...), optionally with its own date."""
+
+    __tablename__ = "milestones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    due: Mapped[Optional[date]] = mapped_column(Date)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    done_at: Mapped[Optional[datetime]]
+    done_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("people.id"))
+
+    task: Mapped[Task] = relationship(back_populates="milestones")
+
+
+class TaskUpdate(Base):
+    """One progress report: append-only; the latest one drives the task card."""
+
+    __tablename__ = "task_updates"
+    __table_args__ = (Index("ix_task_updates_task_created", "task_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    author_id: Mapped[Optional[int]] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime]
+    progress: Mapped[Optional[float]] = mapped_column(Float)
+    previous_progress: Mapped[Optional[float]] = mapped_column(Float)
+    note: Mapped[Optional[str]] = mapped_column(Text)
+    milestone_id: Mapped[Optional[int]] = mapped_column(ForeignKey("milestones.id"))
+    photo_file_id: Mapped[Optional[str]] = mapped_column(String(256))
+    photo_path: Mapped[Optional[str]] = mapped_column(String(512))
+    channel: Mapped[Optional[str]] = mapped_column(String(16))
+    #: the incoming message it came from (e.g. telegram:update:123); unique, so a
+    #: redelivered message cannot log the same update twice
+    source_ref: Mapped[Optional[str]] = mapped_column(String(128), unique=True)
+
+    task: Mapped[Task] = relationship()
+    author: Mapped[Optional[Person]] = relationship()
+    milestone: Mapped[Optional[Milestone]] = relationship()
+
+
+class AuditEntry(Base):
+    """Who changed what, when, and what it replaced (留痕)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("people.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_key: Mapped[Optional[str]] = mapped_column(String(128))
+    before: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    after: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+
+
+class Conversation(Base):
+    """State of a multi-step dialogue (guided update, confirmation), kept across restarts."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel", "chat_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    flow: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime]
+
+
+class InboundSeen(Base):
+    """Incoming messages already handled (Telegram update_id, WeCom MsgId)."""
+
+    __tablename__ = "inbound_seen"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class OutboxMessage(Base):
+    """A message to push (reminder, digest, escalation), recorded before it is sent.
+
+    ``dedupe_key`` names who, what and which occasion; it is unique, so two processes or a
+    restart can never create the same reminder twice.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    person_id: Mapped[Optional[int]] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    channel: Mapped[Optional[str]] = mapped_column(String(16))
+    chat_id: Mapped[Optional[str]] = mapped_column(String(128))
+    task_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    due_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_by: Mapped[Optional[str]] = mapped_column(String(64))
+    claimed_until: Mapped[Optional[datetime]]
+    sent_at: Mapped[Optional[datetime]]
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+
+
+class ExtensionRequest(Base):
+    """A cadre's request for a later deadline (申请延期), decided by the team lead."""
+
+    __tablename__ = "extension_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    milestone_id: Mapped[Optional[int]] = mapped_column(ForeignKey("milestones.id"))
+    requester_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    old_deadline: Mapped[Optional[date]] = mapped_column(Date)
+    new_deadline: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime]
+    decided_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("people.id"))
+    decided_at: Mapped[Optional[datetime]]
+
+
+class MetaEntry(Base):
+    """Small key-value facts about this database (e.g. the light thresholds last applied)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

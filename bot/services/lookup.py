@@ -1,0 +1,204 @@
+"""Find an indicator or a task from what a leader types.
+
+Order: exact name or alias, then pinyin (full or initials: ``sl`` -> 社零), then a name
+contained in the question or the question contained in a name, then fuzzy matching
+(rapidfuzz) on names and on pinyin, so typos and homophones (纳图电器) still land.
+One clear winner answers directly; close candidates become a short "did you mean" list.
+
+The keys each row is matched on (``search_keys``) are computed when the row is written,
+so building the in-memory index is a plain read, and it is rebuilt only when the
+``names_version`` in the meta table moves.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+from pypinyin import Style, lazy_pinyin
+from rapidfuzz import fuzz, process
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.models import Indicator, MetaEntry, Task
+from bot.services.text import normalize_name, normalize_query
+
+logger = logging.getLogger(__name__)
+
+NAMES_VERSION_KEY = "names_version"
+KIND_INDICATOR = "indicator"
+KIND_TASK = "task"
+
+Ref = tuple[str, int]  # (kind, id)
+
+_PINYIN_PREFIX = "py:"
+_INITIALS_PREFIX = "pi:"
+
+
+def search_keys_for(name: str, aliases: Iterable[str]) -> list[str]:
+    """Normalised names plus their full pinyin and pinyin initials."""
+    keys: list[str] = []
+    for raw in [name, *aliases]:
+        norm = normalize_name(raw)
+        if not norm or norm in keys:
+            continue
+        keys.append(norm)
+        if not norm.isascii():
+            keys.append(_PINYIN_PREFIX + "".join(lazy_pinyin(norm)))
+            keys.append(_INITIALS_PREFIX + "".join(p[0] for p in lazy_pinyin(norm, style=Style.FIRST_LETTER) if p))
+    return keys
+
+
+def bump_names_version(session: Session) -> None:
+    """Call after any name or alias changes, so every process rebuilds its index."""
+    entry = session.get(MetaEntry, NAMES_VERSION_KEY)
+    if entry is None:
+        session.add(MetaEntry(key=NAMES_VERSION_KEY, value="1"))
+    else:
+        entry.value = str(int(entry.value) + 1)
+
+
+@dataclass
+class Match:
+    """What a lookup found: ``best`` when one answer is clear, else ``candidates``."""
+
+    best: Optional[Ref] = None
+    candidates: list[Ref] = field(default_factory=list)
+    how: str = "none"  # exact | pinyin | contains | fuzzy | ambiguous | none
+
+
+class _Index:
+    def __init__(self, rows: list[tuple[Ref, str, list[str]]]) -> None:
+        self.display: dict[Ref, str] = {}
+        self.exact: dict[str, set[Ref]] = {}
+        self.pinyin: dict[str, set[Ref]] = {}
+        self.plain_keys: list[str] = []
+        self.plain_owner: list[Ref] = []
+        self.pinyin_keys: list[str] = []
+        self.pinyin_owner: list[Ref] = []
+        for ref, name, keys in rows:
+            self.display[ref] = name
+            for key in keys:
+                if key.startswith((_PINYIN_PREFIX, _INITIALS_PREFIX)):
+                    self.pinyin.setdefault(key, set()).add(ref)
+                    if key.startswith(_PINYIN_PREFIX):
+                        self.pinyin_keys.append(key[len(_PINYIN_PREFIX):])
+                        self.pinyin_owner.append(ref)
+                else:
+                    self.exact.setdefault(key, set()).add(ref)
+                    self.plain_keys.append(key)
+                    self.plain_owner.append(ref)
+
+    def find(self, text: str, kinds: Optional[set[str]] = None, limit: int = 5) -> Match:
+        query = normalize_query(text)
+        if not query:
+            return Match()
+
+        def allowed(refs: Iterable[Ref]) -> list[Ref]:
+            return sorted({r for r in refs if kinds is None or r[0] in kinds}, key=self._order)
+
+        for candidate in (query, normalize_name(text)):
+            hits = allowed(self.exact.get(candidate, ()))
+            if len(hits) == 1:
+                return Match(best=hits[0], how="exact")
+            if hits:
+                return Match(candidates=hits[:limit], how="ambiguous")
+
+        if query.isascii() and query.isalpha():
+            hits = allowed(self.pinyin.get(_PINYIN_PREFIX + query, set()) | self.pinyin.get(_INITIALS_PREFIX + query, set()))
+            if len(hits) == 1:
+                return Match(best=hits[0], how="pinyin")
+            if hits:
+                return Match(candidates=hits[:limit], how="ambiguous")
+
+        if not query.isascii():
+            full = "".join(lazy_pinyin(query))
+            hits = allowed(self.pinyin.get(_PINYIN_PREFIX + full, ()))
+            if len(hits) == 1:
+                return Match(best=hits[0], how="pinyin")
+
+            # a known name inside the question ("纳图电气项目最新情况"), longest name wins
+            inside: dict[Ref, int] = {}
+            for key, ref in zip(self.plain_keys, self.plain_owner):
+                if len(key) >= 2 and key in query:
+                    inside[ref] = max(inside.get(ref, 0), len(key))
+            inside = {r: n for r, n in inside.items() if kinds is None or r[0] in kinds}
+            if inside:
+                top = max(inside.values())
+                best = allowed(r for r, n in inside.items() if n == top)
+                if len(best) == 1:
+                    return Match(best=best[0], how="contains")
+                return Match(candidates=best[:limit], how="ambiguous")
+            # the question inside names ("外资" -> several), only for 2+ characters
+            if len(query) >= 2:
+                around = allowed(ref for key, ref in zip(self.plain_keys, self.plain_owner) if query in key)
+                if len(around) == 1:
+                    return Match(best=around[0], how="contains")
+                if around:
+                    return Match(candidates=around[:limit], how="ambiguous")
+
+        return self._fuzzy(query, kinds, limit)
+
+    def _fuzzy(self, query: str, kinds: Optional[set[str]], limit: int) -> Match:
+        scores: dict[Ref, float] = {}
+        for choice, score, idx in process.extract(
+            query, self.plain_keys, scorer=fuzz.ratio, limit=limit * 4, score_cutoff=50
+        ):
+            ref = self.plain_owner[idx]
+            scores[ref] = max(scores.get(ref, 0), score)
+        if not query.isascii():
+            pinyin_query = "".join(lazy_pinyin(query))
+            for choice, score, idx in process.extract(
+                pinyin_query, self.pinyin_keys, scorer=fuzz.ratio, limit=limit * 4, score_cutoff=80
+            ):
+                ref = self.pinyin_owner[idx]
+                scores[ref] = max(scores.get(ref, 0), score)
+        if kinds is not None:
+            scores = {r: s for r, s in scores.items() if r[0] in kinds}
+        ranked = sorted(scores, key=lambda r: (-scores[r], self._order(r)))
+        if not ranked:
+            return Match()
+        top = scores[ranked[0]]
+        second = scores[ranked[1]] if len(ranked) > 1 else 0
+        if top >= 75 and top - second >= 8:
+            return Match(best=ranked[0], how="fuzzy")
+        return Match(candidates=ranked[:limit], how="ambiguous" if top >= 66 else "none")
+
+    def _order(self, ref: Ref) -> tuple:
+        return (0 if ref[0] == KIND_INDICATOR else 1, ref[1])
+
+
+class NameIndex:
+    """Process-wide cache of the lookup index, rebuilt when names change."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[str, _Index]] = {}
+
+    def get(self, session: Session) -> _Index:
+        version_row = session.get(MetaEntry, NAMES_VERSION_KEY)
+        version = version_row.value if version_row else "0"
+        bind_key = str(session.get_bind().url)
+        cached = self._cache.get(bind_key)
+        if cached and cached[0] == version:
+            return cached[1]
+        with self._lock:
+            rows: list[tuple[Ref, str, list[str]]] = []
+            for id_, name, keys in session.execute(select(Indicator.id, Indicator.name, Indicator.search_keys)):
+                rows.append(((KIND_INDICATOR, id_), name, keys or []))
+            for id_, name, keys in session.execute(select(Task.id, Task.name, Task.search_keys)):
+                rows.append(((KIND_TASK, id_), name, keys or []))
+            index = _Index(rows)
+            self._cache[bind_key] = (version, index)
+            logger.debug("name index rebuilt: %d entries, version %s", len(rows), version)
+            return index
+
+    def find(self, session: Session, text: str, kinds: Optional[set[str]] = None) -> Match:
+        return self.get(session).find(text, kinds)
+
+    def name_of(self, session: Session, ref: Ref) -> str:
+        return self.get(session).display.get(ref, "?")
+
+
+NAMES = NameIndex()

@@ -1,0 +1,2 @@
+"""Chat handlers: one neutral message in, replies out. No chat SDK is imported here."""
+from handlers.core import handle  # noqa: F401

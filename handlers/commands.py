@@ -1,0 +1,325 @@
+"""Chat commands. Each docstring's first line is that command's /help text."""
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from sqlalchemy import select
+
+from bot.models import Indicator, Task
+from bot.services import indicators as indicator_service
+from bot.services import people as people_service
+from bot.services import tasks as task_service
+from bot.services.errors import InvalidInput, NeedsConfirmation, NotFound
+from bot.services.lookup import KIND_INDICATOR, NAMES
+from bot.services.people import role_label
+from bot.services.text import nfkc, parse_percent
+from handlers import render
+from handlers.context import Ctx
+from handlers.messages import GROUP, Reply
+
+SOURCE_WORDS = ("出处", "来源", "原文")
+LIST_WORDS = {
+    "mine": "mine", "我的": "mine", "我": "mine",
+    "overdue": "overdue", "逾期": "overdue", "超期": "overdue",
+    "red": "red", "红灯": "red", "红": "red",
+    "yellow": "yellow", "黄灯": "yellow", "黄": "yellow",
+    "week": "week", "本周": "week", "这周": "week",
+    "all": "all", "全部": "all", "所有": "all",
+    "done": "done", "已完成": "done", "完成": "done",
+}
+
+
+def cmd_start(ctx: Ctx, args: str) -> Reply:
+    """/start 邀请码 — 绑定身份(管理员给的邀请码)"""
+    msg = ctx.msg
+    if not args:
+        if ctx.person is None:
+            return Reply("你好,我是督办助手。\n请向管理员要邀请码,然后发:/start 邀请码")
+        return Reply(f"你好,{ctx.person.name}({role_label(ctx.person)})。\n"
+                     "可以直接问:财政收入多少、纳图电气进展;发 /help 看全部用法。")
+    if msg.chat_type == GROUP:
+        return Reply("请在与我的私聊里发 /start 邀请码,邀请码不要发在群里。")
+    person = people_service.redeem_invite(ctx.session, ctx.now, args.split()[0], msg.channel,
+                                          msg.user_id, msg.chat_id, msg.user_name)
+    team = f",{person.team.name}" if person.team else ""
+    return Reply(f"绑定成功:{person.name}({role_label(person)}{team})。\n"
+                 "试试:财政收入多少、/tasks mine、报进展。发 /help 看全部用法。")
+
+
+def cmd_help(ctx: Ctx, args: str) -> Reply:
+    """/help — 看全部用法"""
+    from handlers.registry import COMMANDS
+
+    lines = ["督办助手用法:"]
+    for entry in COMMANDS.values():
+        if entry.hidden or (entry.admin_only and not (ctx.person and ctx.person.is_admin)):
+            continue
+        summary = (entry.func.__doc__ or "").strip().splitlines()[0]
+        words = f"(也可说“{entry.words[0]}”)" if entry.words else ""
+        lines.append(f"{summary}{words}")
+    lines.append("直接发名称也行:财政收入多少、社零、纳图电气进展")
+    return Reply("\n".join(lines))
+
+
+def cmd_whoami(ctx: Ctx, args: str) -> Reply:
+    """/whoami — 我的身份和专班"""
+    person = ctx.person
+    team = person.team.name if person.team else "无"
+    return Reply(f"{person.name}:{role_label(person)},专班:{team}")
+
+
+def cmd_query(ctx: Ctx, args: str) -> list[Reply] | Reply:
+    """/q 名称 — 查指标或事项,如 /q 财政收入"""
+    text = args.strip()
+    if not text:
+        return Reply("请写要查的名称,例如:/q 财政收入、/q 纳图电气")
+    with_source = any(word in text for word in SOURCE_WORDS)
+    for word in SOURCE_WORDS:
+        text = text.replace(word, "")
+    match = NAMES.find(ctx.session, text or args)
+    if match.best:
+        kind, id_ = match.best
+        if kind == KIND_INDICATOR:
+            return indicator_reply(ctx, ctx.session.get(Indicator, id_), with_source)
+        return task_reply(ctx, ctx.session.get(Task, id_))
+    if match.candidates and match.how == "ambiguous":
+        buttons = [[candidate_button(ctx, ref)] for ref in match.candidates]
+        return Reply(f"“{args.strip()}”可能是:", buttons=buttons)
+    reply = f"没找到“{args.strip()}”。"
+    if match.candidates:
+        reply += "\n相近的有:"
+        return Reply(reply, buttons=[[candidate_button(ctx, ref)] for ref in match.candidates[:3]])
+    return Reply(reply + "\n可以问:财政收入、社零、固投、纳图电气进展;\n"
+                 "或发 /kpi 看全部指标,/tasks 看全部事项。")
+
+
+def candidate_button(ctx: Ctx, ref):
+    kind, id_ = ref
+    label = NAMES.name_of(ctx.session, ref)
+    return ctx.button(("📊 " if kind == KIND_INDICATOR else "📌 ") + label,
+                      "i" if kind == KIND_INDICATOR else "t", id_)
+
+
+def indicator_reply(ctx: Ctx, indicator: Indicator, with_source: bool = False) -> Reply:
+    answer = indicator_service.answer_for(ctx.session, indicator)
+    buttons = [] if with_source else [[ctx.button("看原文", "src", indicator.id)]]
+    return Reply("\n".join(answer.lines(with_source=with_source)), buttons=buttons)
+
+
+def task_reply(ctx: Ctx, task: Task, prefix: str = "") -> Reply:
+    text = render.task_card(ctx.session, task, ctx.now)
+    buttons = []
+    if ctx.person and people_service.can_update(ctx.person, task) and task.status != "done":
+        buttons.append([ctx.button("报进展", "u", task.id)])
+    return Reply(prefix + text, buttons=buttons)
+
+
+def cmd_kpi(ctx: Ctx, args: str) -> Reply:
+    """/kpi [类别] — 指标一览,如 /kpi 经济运行"""
+    categories = indicator_service.categories(ctx.session)
+    if not categories:
+        return Reply("还没有指标数据。请管理员导入:python run.py import 文件")
+    wanted = args.strip()
+    names = [c for c, _ in categories]
+    if not wanted:
+        wanted = names[0]
+        footer = "其他类别:" + "、".join(f"{c}({n})" for c, n in categories[1:])
+    else:
+        footer = ""
+        match = [c for c in names if wanted in c or c in wanted]
+        if not match:
+            return Reply(f"没有“{wanted}”这个类别。可选:" + "、".join(names))
+        wanted = match[0]
+    answers = indicator_service.by_category(ctx.session, wanted)
+    lines = [f"【{wanted}】"] + [indicator_service.one_line(a) for a in answers]
+    if footer:
+        lines.append(footer)
+    buttons = [[ctx.button(c, "k", c)] for c in names if c != wanted][:6] if ctx.msg.buttons_supported else []
+    return Reply("\n".join(lines), buttons=buttons)
+
+
+def parse_list_args(ctx: Ctx, args: str) -> tuple[str, Optional[str]]:
+    word = args.strip()
+    if not word:
+        return "all", None
+    if word in LIST_WORDS:
+        return LIST_WORDS[word], None
+    if people_service.find_team(ctx.session, word):
+        return "team", word
+    categories = {c for (c,) in ctx.session.execute(select(Task.category).distinct())}
+    if word in categories:
+        return "category", word
+    raise InvalidInput(f"看不懂“{word}”。可用:mine/我的、overdue/逾期、red/红灯、yellow/黄灯、"
+                       "week/本周、done/已完成、专班名或类别(如 重点项目、民生实事)。")
+
+
+def list_reply(ctx: Ctx, which: str, arg: Optional[str], page: int = 1, edit: bool = False) -> Reply:
+    result = task_service.list_tasks(ctx.session, ctx.now, ctx.person, which, arg, page,
+                                     ctx.app.config.lists.page_size)
+    text = render.task_page(result, ctx.now.date())
+    buttons = []
+    if ctx.msg.buttons_supported:
+        buttons = [[ctx.button(f"{light.icon}{t.name[:12]}", "t", t.id)] for t, light in result.rows]
+        nav = []
+        if result.page > 1:
+            nav.append(ctx.button("上一页", "l", which, arg or "", result.page - 1))
+        if result.page < result.pages:
+            nav.append(ctx.button("下一页", "l", which, arg or "", result.page + 1))
+        if nav:
+            buttons.append(nav)
+        if which == "all":
+            buttons.append([ctx.button("只看红灯", "l", "red", "", 1),
+                            ctx.button("只看逾期", "l", "overdue", "", 1)])
+    elif result.pages > 1:
+        text += f"\n下一页:/tasks {arg or which} 第{result.page + 1}页" if result.page < result.pages else ""
+    return Reply(text, buttons=buttons, edit=edit)
+
+
+_PAGE = re.compile(r"\s*第?(\d+)页?\s*$")
+
+
+def cmd_tasks(ctx: Ctx, args: str) -> Reply:
+    """/tasks [mine|overdue|red|week|专班] — 事项清单,最急的在前"""
+    page = 1
+    match = _PAGE.search(args) if args.strip() and not args.strip().isdigit() else None
+    if match and match.start() > 0:
+        page, args = int(match.group(1)), args[: match.start()]
+    which, arg = parse_list_args(ctx, args)
+    return list_reply(ctx, which, arg, page)
+
+
+def cmd_due(ctx: Ctx, args: str) -> Reply:
+    """/due [天数] — N天内到期的事项(默认7天)"""
+    text = nfkc(args).strip().rstrip("天")
+    if not text:
+        days = ctx.app.config.lists.due_days_default
+    elif text.isdigit():
+        days = int(text)
+    else:
+        raise InvalidInput("天数请写数字,例如:/due 7")
+    if days > 366:
+        raise InvalidInput("天数要在 0 到 366 之间。")
+    return list_reply(ctx, "due", str(days))
+
+
+def cmd_task(ctx: Ctx, args: str) -> Reply:
+    """/task 名称 — 事项卡片:责任人、时间节点、进度、红黄绿灯"""
+    if not args.strip():
+        return Reply("请写事项名称,例如:/task 纳图电气")
+    return task_reply(ctx, task_service.find_task(ctx.session, args))
+
+
+_UPDATE = re.compile(r"^(?P<task>.+?)\s*(?P<pct>[-+]?\d+(?:\.\d+)?)\s*%\s*(?P<note>.*)$", re.S)
+_MILESTONE = re.compile(r"(?:^|\s)节点[::=](?P<name>\S+)")
+
+
+def parse_update(ctx: Ctx, args: str) -> tuple[Task, Optional[float], Optional[str]]:
+    text = nfkc(args).strip()
+    match = _UPDATE.match(text)
+    if match:
+        task = task_service.find_task(ctx.session, match.group("task"))
+        return task, float(match.group("pct")), match.group("note").strip() or None
+    tokens = text.split()
+    # the task name may itself contain spaces: take the longest prefix that names a task
+    for cut in range(len(tokens), 0, -1):
+        name = " ".join(tokens[:cut])
+        try:
+            task = task_service.find_task(ctx.session, name)
+        except NotFound:
+            if cut == 1:
+                raise
+            continue
+        rest = tokens[cut:]
+        progress = None
+        if rest and re.fullmatch(r"[-+]?\d+(?:\.\d+)?", rest[0]):
+            progress = float(rest.pop(0))
+        elif rest and re.fullmatch(r"[-+]?[\d.]*[^\s\d.%]*%", rest[0]):
+            raise InvalidInput("进度要写成数字加%,例如:65%。")
+        return task, progress, " ".join(rest) or None
+    raise InvalidInput("请写事项名称,例如:/update 纳图电气 65% 主体厂房封顶")
+
+
+def cmd_update(ctx: Ctx, args: str) -> Reply:
+    """/update 事项 65% 进展说明 — 报进展;只发“报进展”则一步步引导"""
+    from handlers import flows
+
+    if not args.strip():
+        return flows.start_guided(ctx)
+    task, progress, note = parse_update(ctx, args)
+    milestone = None
+    if note:
+        found = _MILESTONE.search(note)
+        if found:
+            milestone = task_service.find_milestone(task, found.group("name"))
+            if milestone is None:
+                names = "、".join(m.name for m in task.milestones) or "无"
+                raise InvalidInput(f"“{task.name}”没有节点“{found.group('name')}”。已有节点:{names}")
+            note = (note[: found.start()] + note[found.end():]).strip() or None
+    return flows.submit_update(ctx, task, progress, note, milestone_id=milestone.id if milestone else None)
+
+
+def cmd_cancel(ctx: Ctx, args: str) -> Reply:
+    """/cancel — 取消正在进行的操作"""
+    if ctx.conversation() is None:
+        return Reply("没有进行中的操作。")
+    ctx.end_conversation()
+    return Reply("已取消,什么也没改。")
+
+
+def cmd_invite(ctx: Ctx, args: str) -> Reply:
+    """/invite 姓名 — 给某人生成邀请码(管理员)"""
+    people_service.require_admin(ctx.person)
+    name = args.strip()
+    if not name:
+        raise InvalidInput("请写姓名,例如:/invite 王干部")
+    person = people_service.find_person(ctx.session, name)
+    invite = people_service.create_invite(ctx.session, ctx.now, ctx.person, person)
+    return Reply(f"{person.name}的邀请码:{invite.code}\n"
+                 f"{people_service.INVITE_DAYS}天内有效,只能用一次。请对方私聊我发:/start {invite.code}")
+
+
+def cmd_bindgroup(ctx: Ctx, args: str) -> Reply:
+    """/bindgroup 专班 — 把本群绑定到专班(管理员,在群里发)"""
+    if ctx.msg.chat_type != GROUP:
+        return Reply("请在要绑定的群里发这个命令。")
+    people_service.require_admin(ctx.person)
+    team = people_service.find_team(ctx.session, args)
+    if team is None:
+        names = "、".join(t.name for t in task_service.teams(ctx.session))
+        raise InvalidInput(f"没有专班“{args.strip()}”。可选:{names}")
+    people_service.bind_group(ctx.session, ctx.now, ctx.person, ctx.msg.channel, ctx.msg.chat_id, team)
+    return Reply(f"本群已绑定到{team.name}。群里@我或发命令即可使用。")
+
+
+# ---------------------------------------------------------------- button presses
+
+def cb_task(ctx: Ctx, parts: list[str]) -> Reply:
+    task = ctx.session.get(Task, int(parts[0])) if parts and parts[0].isdigit() else None
+    if task is None:
+        return Reply("这个事项已不存在。", notice="已过期")
+    return task_reply(ctx, task)
+
+
+def cb_indicator(ctx: Ctx, parts: list[str]) -> Reply:
+    indicator = ctx.session.get(Indicator, int(parts[0])) if parts and parts[0].isdigit() else None
+    if indicator is None:
+        return Reply("这个指标已不存在。", notice="已过期")
+    return indicator_reply(ctx, indicator)
+
+
+def cb_source(ctx: Ctx, parts: list[str]) -> Reply:
+    indicator = ctx.session.get(Indicator, int(parts[0])) if parts and parts[0].isdigit() else None
+    if indicator is None:
+        return Reply("这个指标已不存在。", notice="已过期")
+    return indicator_reply(ctx, indicator, with_source=True)
+
+
+def cb_list(ctx: Ctx, parts: list[str]) -> Reply:
+    if len(parts) != 3 or not parts[2].isdigit():
+        return Reply("按钮已过期,请重新发命令。", notice="已过期")
+    return list_reply(ctx, parts[0], parts[1] or None, int(parts[2]), edit=True)
+
+
+def cb_kpi(ctx: Ctx, parts: list[str]) -> Reply:
+    return cmd_kpi(ctx, parts[0] if parts else "")

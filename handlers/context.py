@@ -1,0 +1,52 @@
+"""The per-message context handlers work with: the app, one session, now, who is asking."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.app import Duban
+from bot.models import Conversation, Person
+from handlers.messages import Button, Incoming
+
+
+@dataclass
+class Ctx:
+    app: Duban
+    session: Session
+    now: datetime
+    msg: Incoming
+    person: Optional[Person]
+
+    def button(self, label: str, *parts: object) -> Button:
+        return Button(label, self.app.sign(*parts))
+
+    # -- conversation state, kept in the database so a restart loses nothing
+    def conversation(self) -> Optional[Conversation]:
+        if self.person is None:
+            return None
+        return self.session.scalar(select(Conversation).where(
+            Conversation.channel == self.msg.channel, Conversation.chat_id == self.msg.chat_id,
+            Conversation.person_id == self.person.id))
+
+    def start_conversation(self, flow: str, step: str, data: dict[str, Any]) -> Conversation:
+        assert self.person is not None
+        conv = self.conversation()
+        if conv is None:
+            conv = Conversation(channel=self.msg.channel, chat_id=self.msg.chat_id,
+                                person_id=self.person.id, flow=flow, step=step, data=data,
+                                updated_at=self.now)
+            self.session.add(conv)
+        else:
+            conv.flow, conv.step, conv.data, conv.updated_at = flow, step, dict(data), self.now
+        self.session.flush()
+        return conv
+
+    def end_conversation(self) -> None:
+        conv = self.conversation()
+        if conv is not None:
+            self.session.delete(conv)
+            self.session.flush()

@@ -1,0 +1,160 @@
+"""Dispatch: one incoming message in, replies out. Every channel calls ``handle``.
+
+Each message is one database transaction. A ServiceError (bad input, no permission) rolls
+it back, so bad input changes nothing, and becomes a short Chinese reply. Any other error is
+logged with the message reference and answered politely — never with a stack trace.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from typing import Optional
+
+from sqlalchemy import select
+
+from bot.app import Duban
+from bot.models import InboundSeen
+from bot.services.errors import NotFound, ServiceError
+from bot.services.people import group_team, identify
+from bot.services.text import nfkc
+from handlers.context import Ctx
+from handlers.messages import GROUP, Incoming, Reply
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 2000
+UNBOUND_REPLY = ("你还没有绑定身份。\n请向管理员要邀请码,然后发:/start 邀请码\n"
+                 "例如:/start AB12CD34")
+EXPIRED_REPLY = "按钮已过期,请重新发命令。"
+ERROR_REPLY = "抱歉,处理时出错了,已记录。请稍后再试,或发 /help。"
+
+
+def handle(app: Duban, msg: Incoming) -> list[Reply]:
+    """Answer one message. Safe to call again with the same ``message_ref``: it is answered
+    once, and a repeat gets no reply and changes nothing."""
+    try:
+        with app.sessions.begin() as session:
+            if msg.message_ref:
+                key = (msg.channel, msg.message_ref)
+                if session.get(InboundSeen, key) is not None:
+                    logger.info("duplicate %s ignored", msg.message_ref)
+                    return []
+                session.add(InboundSeen(channel=msg.channel, external_id=msg.message_ref,
+                                        seen_at=app.clock.now()))
+                session.flush()
+            ctx = Ctx(app, session, app.clock.now(), msg,
+                      identify(session, msg.channel, msg.user_id))
+            replies = _route(ctx)
+            if replies and not msg.buttons_supported:
+                replies = _number_choices(ctx, replies)
+            return replies
+    except ServiceError as error:
+        return [error_reply(error)]
+    except Exception:  # noqa: BLE001 - the bot must never die on one message
+        logger.exception("failed to handle %s from %s:%s", msg.message_ref, msg.channel, msg.user_id)
+        return [Reply(ERROR_REPLY)]
+
+
+def error_reply(error: ServiceError) -> Reply:
+    text = error.message
+    if isinstance(error, NotFound) and error.suggestions:
+        text += "\n" + "\n".join(f"· {s}" for s in error.suggestions)
+    return Reply(text)
+
+
+_COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@(\w+))?(?:\s+(.*))?$", re.S)
+
+
+def parse_command(text: str) -> Optional[tuple[str, str]]:
+    """'/update@duban_bot 纳图 65%' -> ('update', '纳图 65%'); Chinese words -> their command."""
+    from handlers.registry import WORDS
+
+    text = text.strip()
+    match = _COMMAND.match(text)
+    if match:
+        return match.group(1).lower(), (match.group(3) or "").strip()
+    first, _, rest = text.partition(" ")
+    if first in WORDS:
+        return WORDS[first], rest.strip()
+    return None
+
+
+def _route(ctx: Ctx) -> list[Reply]:
+    from handlers import flows
+    from handlers.registry import CALLBACKS, COMMANDS, PUBLIC_COMMANDS, GROUP_UNBOUND_COMMANDS
+
+    msg = ctx.msg
+    if msg.chat_type == GROUP and not msg.addressed and not msg.callback_data:
+        return []
+    text = nfkc(msg.text or "").strip()
+    if len(text) > MAX_TEXT_CHARS:
+        return [Reply(f"消息太长({len(text)}字)。请控制在{MAX_TEXT_CHARS}字以内,"
+                      "查询只需写名称,例如:财政收入多少")]
+    command = parse_command(text) if text else None
+    if msg.chat_type == GROUP and group_team(ctx.session, msg.channel, msg.chat_id) is None:
+        if not command or command[0] not in GROUP_UNBOUND_COMMANDS:
+            return []
+    if ctx.person is None:
+        if command and command[0] in PUBLIC_COMMANDS:
+            return _as_list(COMMANDS[command[0]].func(ctx, command[1]))
+        return [Reply(UNBOUND_REPLY)]
+
+    if msg.callback_data:
+        parts = ctx.app.verify(msg.callback_data)
+        if not parts or parts[0] not in CALLBACKS:
+            return [Reply(EXPIRED_REPLY, notice="已过期")]
+        return _as_list(CALLBACKS[parts[0]](ctx, parts[1:]))
+
+    conv = ctx.conversation()
+    if conv is not None and command is None:
+        choice = conv.data.get("choices") if conv.data else None
+        if choice and text.isdigit():
+            index = int(text) - 1
+            if 0 <= index < len(choice):
+                msg.callback_data = choice[index]
+                return _route(ctx)
+        handled = flows.continue_flow(ctx, conv, text)
+        if handled is not None:
+            return _as_list(handled)
+    elif conv is not None and command is not None and command[0] != "cancel":
+        ctx.end_conversation()  # a new command leaves the unfinished dialogue
+
+    if command:
+        name, args = command
+        entry = COMMANDS.get(name)
+        if entry is None:
+            return [Reply(f"没有 /{name} 这个命令。发 /help 看能做什么。")]
+        return _as_list(entry.func(ctx, args))
+    if not text:
+        if msg.attachments:
+            return [Reply("收到附件。报进展时可附现场照片:先发“报进展”,按提示操作。")]
+        return [Reply("请发文字,例如:财政收入多少、纳图电气进展。发 /help 看全部用法。")]
+    return _as_list(COMMANDS["q"].func(ctx, text))
+
+
+def _as_list(result) -> list[Reply]:
+    if result is None:
+        return []
+    return result if isinstance(result, list) else [result]
+
+
+def _number_choices(ctx: Ctx, replies: list[Reply]) -> list[Reply]:
+    """For channels without buttons: list choices as numbers the user can type back."""
+    choices: list[str] = []
+    for reply in replies:
+        lines = []
+        for row in reply.buttons:
+            for button in row:
+                choices.append(button.data)
+                lines.append(f"{len(choices)}. {button.label}")
+        if lines:
+            reply.text = (reply.text + "\n" if reply.text else "") + "回复数字选择:\n" + "\n".join(lines)
+            reply.buttons = []
+    if choices and ctx.person is not None:
+        conv = ctx.conversation()
+        if conv is None:
+            ctx.start_conversation("choices", "pick", {"choices": choices})
+        else:
+            conv.data = {**(conv.data or {}), "choices": choices}
+            ctx.session.flush()
+    return replies
