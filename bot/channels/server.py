@@ -1,0 +1,71 @@
+"""The one HTTP server ``python run.py serve`` runs (aiohttp): Telegram's webhook and WeCom's
+callback share it, and the reminder scheduler runs in the same process.
+
+Each channel contributes an installer ``install(web_app, duban, notifiers) -> bool`` that adds
+its routes and start-up/clean-up hooks when it is configured, and returns whether it did.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Callable, Optional
+
+from aiohttp import web
+
+from bot.app import Duban
+from bot.notify import NotifierRouter
+
+logger = logging.getLogger(__name__)
+
+Installer = Callable[[web.Application, Duban, NotifierRouter], bool]
+
+
+def channel_installers() -> list[tuple[str, Installer]]:
+    """Installers of the channels present in this build, in a fixed order."""
+    found: list[tuple[str, Installer]] = []
+    for name, module_name in (("telegram", "bot.channels.telegram.webhook"),
+                              ("wecom", "bot.channels.wecom.callback")):
+        try:
+            module = __import__(module_name, fromlist=["install"])
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue
+            raise
+        found.append((name, module.install))
+    return found
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+def build_web_app(duban: Duban, notifiers: Optional[NotifierRouter] = None) -> tuple[web.Application, list[str]]:
+    notifiers = notifiers or NotifierRouter()
+    web_app = web.Application(client_max_size=1024 * 1024)
+    web_app["duban"] = duban
+    web_app["notifiers"] = notifiers
+    web_app.router.add_get("/healthz", healthz)
+    installed = [name for name, install in channel_installers() if install(web_app, duban, notifiers)]
+    return web_app, installed
+
+
+async def serve(duban: Duban, host: str, port: int, on_started: Optional[Callable] = None) -> None:
+    """Run until SIGINT/SIGTERM."""
+    web_app, installed = build_web_app(duban)
+    runner = web.AppRunner(web_app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    logger.warning("serving on http://%s:%s (channels: %s)", host, port, ", ".join(installed) or "none")
+    print(f"serving on http://{host}:{port} channels={','.join(installed) or 'none'}", flush=True)
+    if on_started:
+        await on_started(web_app)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
