@@ -88,8 +88,8 @@ def cmd_query(ctx: Ctx, args: str) -> list[Reply] | Reply:
         return Reply(f"“{args.strip()}”可能是:", buttons=buttons)
     reply = f"没找到“{args.strip()}”。"
     if match.candidates:
-        reply += "\n相近的有:"
-        return Reply(reply, buttons=[[candidate_button(ctx, ref)] for ref in match.candidates[:3]])
+        return Reply(reply + "发 /kpi 看全部指标,/tasks 看全部事项。相近的有:",
+                     buttons=[[candidate_button(ctx, ref)] for ref in match.candidates[:3]])
     return Reply(reply + "\n可以问:财政收入、社零、固投、纳图电气进展;\n"
                  "或发 /kpi 看全部指标,/tasks 看全部事项。")
 
@@ -221,22 +221,23 @@ def parse_update(ctx: Ctx, args: str) -> tuple[Task, Optional[float], Optional[s
         task = task_service.find_task(ctx.session, match.group("task"))
         return task, float(match.group("pct")), match.group("note").strip() or None
     tokens = text.split()
-    # the task name may itself contain spaces: take the longest prefix that names a task
-    for cut in range(len(tokens), 0, -1):
+    numbers = [i for i, token in enumerate(tokens) if i and re.fullmatch(r"[-+]?\d+(?:\.\d+)?", token)]
+    if any(i and "%" in token for i, token in enumerate(tokens)):
+        raise InvalidInput("进度要写成数字加%,例如:65%。")
+    if numbers:  # "纳图电气 65 主体厂房封顶": the progress is the first bare number
+        task = task_service.find_task(ctx.session, " ".join(tokens[: numbers[0]]))
+        return task, float(tokens[numbers[0]]), " ".join(tokens[numbers[0] + 1:]) or None
+    # no progress given: the task is the shortest leading words that name one, the rest is the note
+    for cut in range(1, len(tokens) + 1):
         name = " ".join(tokens[:cut])
         try:
             task = task_service.find_task(ctx.session, name)
         except NotFound:
-            if cut == 1:
+            if cut == len(tokens):
                 raise
             continue
         rest = tokens[cut:]
-        progress = None
-        if rest and re.fullmatch(r"[-+]?\d+(?:\.\d+)?", rest[0]):
-            progress = float(rest.pop(0))
-        elif rest and re.fullmatch(r"[-+]?[\d.]*[^\s\d.%]*%", rest[0]):
-            raise InvalidInput("进度要写成数字加%,例如:65%。")
-        return task, progress, " ".join(rest) or None
+        return task, None, " ".join(rest) or None
     raise InvalidInput("请写事项名称,例如:/update 纳图电气 65% 主体厂房封顶")
 
 

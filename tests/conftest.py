@@ -8,6 +8,7 @@ reason when the server is not reachable (``.ci/run`` starts it, so CI runs both)
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator, Optional
@@ -93,18 +94,78 @@ def make_app(db_url: str, tmp_path: Path, clock: FixedClock, load: bool = True, 
     return app
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """The report's data loaded once into a SQLite file; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    application = make_app(f"sqlite:///{path}", path.parent, FixedClock(parse_now(REPORT_NOW)))
+    with application.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    application.engine.dispose()
+    return path
+
+
+PG_TEMPLATE_DB = "duban_template"
+PG_CASE_DB = "duban_case"
+
+
+def _pg_admin_url() -> str:
+    return PG_URL
+
+
+@pytest.fixture(scope="session")
+def pg_template(tmp_path_factory) -> Optional[str]:
+    """The report's data loaded once into a PostgreSQL template database."""
+    if pg_unavailable():
+        return None
+    admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name in (PG_CASE_DB, PG_TEMPLATE_DB):
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {PG_TEMPLATE_DB}"))
+    admin.dispose()
+    url = PG_URL.rsplit("/", 1)[0] + "/" + PG_TEMPLATE_DB
+    application = make_app(url, tmp_path_factory.mktemp("pgtemplate"), FixedClock(parse_now(REPORT_NOW)))
+    application.engine.dispose()
+    return url
+
+
 @pytest.fixture
-def app(db_url, tmp_path, clock) -> Iterator[Duban]:
-    """The report's data in a real database (both backends), clock at 2025-07-15 09:00."""
-    application = make_app(db_url, tmp_path, clock)
+def app(request, tmp_path, clock) -> Iterator[Duban]:
+    """The report's data in a real database (SQLite and PostgreSQL), clock at 2025-07-15 09:00."""
+    backend = request.param if hasattr(request, "param") else "sqlite"
+    if backend == "postgres":
+        template = request.getfixturevalue("pg_template")
+        if template is None:
+            pytest.skip(pg_unavailable())
+        admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {PG_CASE_DB} WITH (FORCE)"))
+            conn.execute(text(f"CREATE DATABASE {PG_CASE_DB} TEMPLATE {PG_TEMPLATE_DB}"))
+        admin.dispose()
+        url = PG_URL.rsplit("/", 1)[0] + "/" + PG_CASE_DB
+    else:
+        path = tmp_path / "duban.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
+    application = build_app(make_config(url, tmp_path), clock)
     yield application
     application.engine.dispose()
 
 
+def pytest_generate_tests(metafunc):
+    """Tests that use ``app`` run on SQLite and on PostgreSQL."""
+    if "app" in metafunc.fixturenames:
+        metafunc.parametrize("app", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+                             indirect=True)
+
+
 @pytest.fixture
-def sqlite_app(sqlite_url, tmp_path, clock) -> Iterator[Duban]:
+def sqlite_app(request, tmp_path, clock) -> Iterator[Duban]:
     """Same as ``app`` on SQLite only, for tests about channels rather than storage."""
-    application = make_app(sqlite_url, tmp_path, clock)
+    path = tmp_path / "duban.sqlite3"
+    shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+    application = build_app(make_config(f"sqlite:///{path}", tmp_path), clock)
     yield application
     application.engine.dispose()
 

@@ -1,0 +1,66 @@
+"""Finding indicators and tasks from what leaders type: names, abbreviations, pinyin, typos."""
+import pytest
+
+
+@pytest.mark.parametrize("question, expected_name, expected_value", [
+    ("财政收入多少", "一般公共预算收入", "3.5亿元"),
+    ("一般公共预算收入", "一般公共预算收入", "3.5亿元"),
+    ("社零", "限上社会消费品零售总额", "7.2亿元"),
+    ("固投", "固定资产投资", "7亿元"),
+    ("外贸", "进出口总额", "10.2亿元"),
+    ("规上产值?", "规上工业总产值", "135.7亿元"),
+    ("sl", "限上社会消费品零售总额", "7.2亿元"),               # pinyin initials
+    ("ybggyssr", "一般公共预算收入", "3.5亿元"),
+    ("财政收人", "一般公共预算收入", "3.5亿元"),               # typo
+    ("ＨＷ人才", "HW人才计划申报", "19人"),                    # full-width letters
+    ("请问财政收入情况如何?😊", "一般公共预算收入", "3.5亿元"),  # fillers and emoji
+])
+def test_indicator_questions_resolve(chat_as, question, expected_name, expected_value):
+    answer = chat_as("张主任").say(question)
+    assert expected_name in answer.splitlines()[0]
+    assert expected_value in answer
+
+
+@pytest.mark.parametrize("question", ["纳图电气进展", "纳图电器", "纳图", "natudianqi", "/task 纳图电气"])
+def test_task_questions_open_the_card(chat_as, question):
+    answer = chat_as("张主任").say(question)
+    first = answer.splitlines()[0]
+    assert "纳图电气" in first and "重点项目" in first
+    assert "责任人:王干部" in answer
+
+
+def test_ambiguous_question_offers_choices(chat_as):
+    replies = chat_as("张主任").replies("纠纷")
+    labels = [b.label for r in replies for row in r.buttons for b in row]
+    assert "可能是" in replies[0].text
+    assert any("调处矛盾纠纷" in label for label in labels)
+    assert any("成功率" in label for label in labels)
+
+
+def test_choice_button_answers(chat_as):
+    chat = chat_as("张主任")
+    replies = chat.replies("纠纷")
+    answer = chat.press("矛盾纠纷调处成功率", replies)
+    assert "99.2%" in answer[0].text
+
+
+def test_numbered_choice_on_a_channel_without_buttons(chat_as):
+    chat = chat_as("张主任")
+    listing = chat.say("纠纷", buttons_supported=False)
+    lines = [line for line in listing.splitlines() if "成功率" in line]
+    number = lines[0].split(".")[0]
+    assert "99.2%" in chat.say(number, buttons_supported=False)
+
+
+def test_unknown_question_gets_suggestions_not_silence(chat_as):
+    answer = chat_as("张主任").say("月球基地建设")
+    assert answer.startswith("没找到“月球基地建设”")
+    assert "/kpi" in answer
+
+
+def test_source_sentence_on_request(chat_as):
+    chat = chat_as("张主任")
+    replies = chat.replies("财政收入")
+    full = chat.press("看原文", replies)[0].text
+    assert "原文:预计半年度一般公共预算收入完成3.5亿元,同比增长18%" in full
+    assert "原文" in chat.say("财政收入 出处")
