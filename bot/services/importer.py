@@ -324,12 +324,14 @@ def import_dataset(
         fields = {
             "name": item.name, "aliases": list(item.aliases), "category": item.category,
             "subcategory": item.subcategory, "team_id": team.id if team else None,
-            "owner_id": owner.id if owner else None, "lead_unit": item.lead_unit,
+            "lead_unit": item.lead_unit,
             "description": item.description, "target_text": item.target_text,
             "target_value": item.target_value, "target_unit": item.target_unit,
             "source": item.source, "start_date": item.start, "deadline": item.deadline,
             "search_keys": search_keys_for(item.name, item.aliases),
         }
+        if owner is not None:  # an owner is set by the file that names one, never cleared by another
+            fields["owner_id"] = owner.id
         if task is None:
             task = Task(key=item.key, status=item.status, progress=item.progress,
                         created_at=now, last_activity_at=now, **fields)
