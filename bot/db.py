@@ -14,6 +14,9 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import PROJECT_ROOT
+from bot.models import MetaEntry, Task, TaskUpdate
+
+TASKS_VERSION_KEY = "tasks_version"
 
 logger = logging.getLogger(__name__)
 
@@ -85,3 +88,25 @@ def migrate(engine: Engine) -> None:
 
 def has_schema(engine: Engine) -> bool:
     return inspect(engine).has_table("alembic_version")
+
+
+@event.listens_for(Session, "before_flush")
+def _bump_tasks_version(session: Session, _context, _instances) -> None:
+    """Any change to tasks moves ``tasks_version``, so every process's cached lists expire."""
+    touched = (*session.new, *session.dirty, *session.deleted)
+    if not any(isinstance(obj, (Task, TaskUpdate)) for obj in touched):
+        return
+    if session.info.get("tasks_version_bumped"):
+        return
+    session.info["tasks_version_bumped"] = True
+    entry = session.get(MetaEntry, TASKS_VERSION_KEY)
+    if entry is None:
+        session.add(MetaEntry(key=TASKS_VERSION_KEY, value="1"))
+    else:
+        entry.value = str(int(entry.value) + 1)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _reset_bump_flag(session: Session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop("tasks_version_bumped", None)

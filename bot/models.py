@@ -229,6 +229,9 @@ class Task(Base):
     __table_args__ = (
         Index("ix_tasks_status_deadline", "status", "deadline"),
         Index("ix_tasks_team_status", "team_id", "status"),
+        # covers every column a light depends on: counts and urgency order read only the index
+        Index("ix_tasks_lights", "status", "deadline", "behind_red_on", "behind_yellow_on",
+              "due_soon_on", "stale_on", "progress", "team_id", "owner_id", "category"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,7 +1,7 @@
 """The per-message context handlers work with: the app, one session, now, who is asking."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
@@ -12,6 +12,8 @@ from bot.app import Duban
 from bot.models import Conversation, Person
 from handlers.messages import Button, Incoming
 
+_UNKNOWN = object()
+
 
 @dataclass
 class Ctx:
@@ -20,6 +22,10 @@ class Ctx:
     now: datetime
     msg: Incoming
     person: Optional[Person]
+    _conversation: object = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._conversation = _UNKNOWN
 
     def button(self, label: str, *parts: object) -> Button:
         return Button(label, self.app.sign(*parts))
@@ -28,9 +34,11 @@ class Ctx:
     def conversation(self) -> Optional[Conversation]:
         if self.person is None:
             return None
-        return self.session.scalar(select(Conversation).where(
-            Conversation.channel == self.msg.channel, Conversation.chat_id == self.msg.chat_id,
-            Conversation.person_id == self.person.id))
+        if self._conversation is _UNKNOWN:
+            self._conversation = self.session.scalar(select(Conversation).where(
+                Conversation.channel == self.msg.channel, Conversation.chat_id == self.msg.chat_id,
+                Conversation.person_id == self.person.id))
+        return self._conversation
 
     def start_conversation(self, flow: str, step: str, data: dict[str, Any]) -> Conversation:
         assert self.person is not None
@@ -40,6 +48,7 @@ class Ctx:
                                 person_id=self.person.id, flow=flow, step=step, data=data,
                                 updated_at=self.now)
             self.session.add(conv)
+            self._conversation = conv
         else:
             conv.flow, conv.step, conv.data, conv.updated_at = flow, step, dict(data), self.now
         self.session.flush()
@@ -50,3 +59,4 @@ class Ctx:
         if conv is not None:
             self.session.delete(conv)
             self.session.flush()
+        self._conversation = None

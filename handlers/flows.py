@@ -42,11 +42,7 @@ def submit_update(ctx: Ctx, task: Task, progress: Optional[float], note: Optiona
         return Reply(question.message + "\n回复“确定”提交,“取消”放弃。",
                      buttons=[[ctx.button("确定", "c", "yes"), ctx.button("取消", "c", "no")]])
     ctx.end_conversation()
-    who = f"{ctx.person.name},{ctx.now:%m-%d %H:%M}"
-    head = f"✅ 已记录({who})"
-    if result.completed:
-        head += "\n进度100%,事项已标记完成(销号)。"
-    return Reply(head + "\n" + render.task_card(ctx.session, task, ctx.now))
+    return Reply(render.update_receipt(task, result.update, ctx.now, result.completed))
 
 
 def start_guided(ctx: Ctx, task: Optional[Task] = None) -> Reply:

@@ -92,3 +92,29 @@ def task_page(page: TaskPage, today: date, empty: Optional[str] = None) -> str:
     head = f"{page.title}(共{page.total}项"
     head += f",第{page.page}/{page.pages}页)" if page.pages > 1 else ")"
     return "\n".join([head, *(task_row(t, light, today) for t, light in page.rows)])
+
+
+def update_receipt(task: Task, update: TaskUpdate, now: datetime, completed: bool) -> str:
+    """The short answer to a progress report: what was logged, by whom, when, and the light."""
+    today = now.date()
+    lines = [f"✅ 已记录:{task.name} {progress_text(task)}"]
+    who = f"{update.author.name if update.author else '系统'} · {when(update.created_at, today)}"
+    if update.milestone is not None:
+        who += f" · 完成节点“{update.milestone.name}”"
+    if update.note:
+        who += f" · {clip(update.note, 40)}"
+    if update.photo_path or update.photo_file_id:
+        who += " 📷"
+    lines.append(who)
+    if completed:
+        lines.append("进度100%,事项已标记完成(销号)。")
+    else:
+        light = light_of(task, today)
+        status = f"{light.icon} {light.label}"
+        expected = schedule_progress(task, today)
+        if expected is not None:
+            status += f"(序时进度{expected:.0f}%)"
+        if light.reasons:
+            status += "," + ",".join(light.reasons)
+        lines.append(status)
+    return "\n".join(lines)

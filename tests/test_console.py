@@ -17,8 +17,8 @@ def test_demo_transcript_as_leader():
     blocks = out.split("\n\n")
     assert blocks[0].startswith("> 财政收入多少\n📊 一般公共预算收入\n预计3.5亿元(2025年1-6月),同比+18%")
     assert blocks[1].startswith("> 纳图电气进展\n⚪ 纳图电气")
-    assert blocks[2].startswith("> /update 纳图电气 65% 主体厂房封顶\n✅ 已记录(张主任,07-15 09:00)")
-    assert "· 今天09:00 张主任 65%:主体厂房封顶" in blocks[2]
+    assert blocks[2].startswith("> /update 纳图电气 65% 主体厂房封顶\n✅ 已记录:纳图电气 65%\n"
+                                "张主任 · 今天09:00 · 主体厂房封顶")
 
 
 def test_demo_as_cadre_and_other_time():

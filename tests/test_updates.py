@@ -17,9 +17,11 @@ def counts(app):
 
 def test_one_line_update_is_logged_and_shown(app, chat_as):
     answer = chat_as("王干部").say("/update 纳图电气 65% 主体厂房封顶")
-    assert answer.startswith("✅ 已记录(王干部,07-15 09:00)")
-    assert "进度:65%" in answer
-    assert "· 今天09:00 王干部 65%:主体厂房封顶" in answer
+    assert answer.splitlines()[:2] == ["✅ 已记录:纳图电气 65%", "王干部 · 今天09:00 · 主体厂房封顶"]
+    # the task has no deadline in the report: no 序时进度, and 65% reported -> green
+    assert answer.splitlines()[2] == "🟢 绿灯"
+    card = chat_as("王干部").say("纳图电气")
+    assert "进度:65%" in card and "· 今天09:00 王干部 65%:主体厂房封顶" in card
     with app.sessions() as session:
         update = session.scalar(select(TaskUpdate))
         assert (update.progress, update.note, update.author.name) == (65, "主体厂房封顶", "王干部")
@@ -168,7 +170,8 @@ def test_forged_button_data_is_refused(app, chat_as):
 def test_milestone_marked_done(app, chat_as):
     chat = chat_as("张主任")
     answer = chat.say("/update 希尔顿综合商业中心 100% 节点:建成开业 已开业")
-    assert "✔建成开业" in answer
     assert "完成节点“建成开业”" in answer
+    card = chat.say("希尔顿综合商业中心")
+    assert "✔建成开业" in card and "完成节点“建成开业”" in card
     bad = chat.say("/update 希尔顿综合商业中心 节点:封顶")
     assert "没有节点“封顶”" in bad

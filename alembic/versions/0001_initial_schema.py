@@ -190,6 +190,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_tasks_owner_id'), ['owner_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_tasks_stale_on'), ['stale_on'], unique=False)
         batch_op.create_index('ix_tasks_status_deadline', ['status', 'deadline'], unique=False)
+        batch_op.create_index('ix_tasks_lights', ['status', 'deadline', 'behind_red_on', 'behind_yellow_on', 'due_soon_on', 'stale_on', 'progress', 'team_id', 'owner_id', 'category'], unique=False)
         batch_op.create_index('ix_tasks_team_status', ['team_id', 'status'], unique=False)
 
     op.create_table('invites',
@@ -314,6 +315,7 @@ def downgrade() -> None:
     op.drop_table('invites')
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.drop_index('ix_tasks_team_status')
+        batch_op.drop_index('ix_tasks_lights')
         batch_op.drop_index('ix_tasks_status_deadline')
         batch_op.drop_index(batch_op.f('ix_tasks_stale_on'))
         batch_op.drop_index(batch_op.f('ix_tasks_owner_id'))

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.config import LightsConfig
 from bot.models import (
+    MetaEntry,
     STATUS_ACTIVE,
     STATUS_DONE,
     STATUS_PAUSED,
@@ -35,6 +36,7 @@ from bot.services import audit
 from bot.services.errors import InvalidInput, NeedsConfirmation, NotFound
 from bot.services.lookup import KIND_TASK, NAMES
 from bot.services.people import find_team, require_can_update
+from bot.services.text import fmt_number
 
 RED, YELLOW, GREEN, GREY, DONE, PAUSED = "red", "yellow", "green", "grey", "done", "paused"
 LIGHT_ICONS = {RED: "🔴", YELLOW: "🟡", GREEN: "🟢", GREY: "⚪", DONE: "✅", PAUSED: "⏸"}
@@ -71,22 +73,46 @@ def refresh_light_dates(task: Task, rules: LightsConfig) -> None:
     task.stale_on = task.last_activity_at.date() + timedelta(days=rules.stale_days)
 
 
+def _red(today: date) -> ColumnElement[bool]:
+    return or_(Task.deadline < today, Task.behind_red_on <= today)
+
+
+def _yellow(today: date) -> ColumnElement[bool]:
+    return or_(Task.behind_yellow_on <= today, Task.due_soon_on <= today, Task.stale_on <= today)
+
+
 def light_sql(today: date) -> ColumnElement[str]:
     """The light as a SQL expression, for filters and ordering (mirrors ``light_of``)."""
     return case(
         (Task.status == STATUS_DONE, DONE),
         (Task.status == STATUS_PAUSED, PAUSED),
-        (Task.deadline < today, RED),
-        (Task.behind_red_on <= today, RED),
-        (or_(Task.behind_yellow_on <= today, Task.due_soon_on <= today, Task.stale_on <= today), YELLOW),
+        (_red(today), RED),
+        (_yellow(today), YELLOW),
         (Task.progress.is_(None), GREY),
         else_=GREEN,
     )
 
 
 def light_rank_sql(today: date) -> ColumnElement[int]:
-    light = light_sql(today)
-    return case(*[(light == name, rank) for name, rank in LIGHT_RANK.items()], else_=9)
+    """Urgency for ordering: red 0, yellow 1, grey 2, green 3, paused 4, done 5."""
+    return case(
+        (Task.status == STATUS_DONE, LIGHT_RANK[DONE]),
+        (Task.status == STATUS_PAUSED, LIGHT_RANK[PAUSED]),
+        (_red(today), LIGHT_RANK[RED]),
+        (_yellow(today), LIGHT_RANK[YELLOW]),
+        (Task.progress.is_(None), LIGHT_RANK[GREY]),
+        else_=LIGHT_RANK[GREEN],
+    )
+
+
+def light_filter(color: str, today: date) -> ColumnElement[bool]:
+    """Indexed predicate for one light (the red and yellow lists use these)."""
+    active = Task.status == STATUS_ACTIVE
+    if color == RED:
+        return and_(active, _red(today))
+    if color == YELLOW:
+        return and_(active, ~_red(today), _yellow(today))
+    return light_sql(today) == color
 
 
 @dataclass
@@ -197,8 +223,7 @@ def list_tasks(
 ) -> TaskPage:
     """Tasks for a list command, most urgent first, one page at a time."""
     today = now.date()
-    light = light_sql(today)
-    query = select(Task)
+    query = select(Task.id)
     title = LIST_FILTERS.get(which, "事项")
     if which == "mine":
         if person is None:
@@ -210,7 +235,7 @@ def list_tasks(
     elif which == "overdue":
         query = query.where(Task.status == STATUS_ACTIVE, Task.deadline < today)
     elif which in (RED, YELLOW):
-        query = query.where(light == which)
+        query = query.where(light_filter(which, today))
     elif which in ("week", "due"):
         days = int(arg) if arg else 7
         if days < 0 or days > 366:
@@ -231,18 +256,46 @@ def list_tasks(
         title = f"{arg}"
     elif which != "all":
         raise InvalidInput(f"不认识的筛选“{which}”。")
+    cache_key = (str(session.get_bind().url), tasks_version(session), today, which, arg,
+                 person.id if which == "mine" and person else None, page, page_size)
+    cached = _LIST_CACHE.get(cache_key)
+    if cached is not None:
+        total, page, ids = cached
+        return TaskPage(title, _load_page(session, ids, today), total, page, page_size, which, arg)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    if which == "overdue":
+    if which in ("overdue", RED, YELLOW, "week", "due"):
+        # one light or a date window: the earliest deadline is the most urgent (index order)
         order = (Task.deadline.asc(), Task.id)
     else:
         order = (light_rank_sql(today), Task.deadline.is_(None), Task.deadline.asc(), Task.id)
     pages = max(1, math.ceil(total / page_size))
     page = min(max(1, page), pages)
-    tasks = session.scalars(
-        query.order_by(*order).offset((page - 1) * page_size).limit(page_size)
-        .options(selectinload(Task.team), selectinload(Task.owner))
-    ).all()
-    return TaskPage(title, [(t, light_of(t, today)) for t in tasks], total, page, page_size, which, arg)
+    # ids first: the filter, count and order read only the lights index; then one page of rows
+    ids = session.scalars(query.order_by(*order).offset((page - 1) * page_size).limit(page_size)).all()
+    if len(_LIST_CACHE) > 512:
+        _LIST_CACHE.clear()
+    _LIST_CACHE[cache_key] = (total, page, list(ids))
+    return TaskPage(title, _load_page(session, ids, today), total, page, page_size, which, arg)
+
+
+# Lists cached per process, keyed by the database's tasks_version (moved by every task
+# change, see bot.db) and today's date: a list is recomputed only after something changed.
+_LIST_CACHE: dict[tuple, tuple[int, int, list[int]]] = {}
+
+
+def tasks_version(session: Session) -> str:
+    from bot.db import TASKS_VERSION_KEY
+
+    entry = session.get(MetaEntry, TASKS_VERSION_KEY)
+    return entry.value if entry else "0"
+
+
+def _load_page(session: Session, ids: list[int], today: date) -> list[tuple[Task, "Light"]]:
+    by_id = {t.id: t for t in session.scalars(
+        select(Task).where(Task.id.in_(ids)).options(selectinload(Task.team), selectinload(Task.owner)))}
+    return [(by_id[i], light_of(by_id[i], today)) for i in ids if i in by_id]
+
+
 
 
 def light_counts(session: Session, now: datetime, team_id: Optional[int] = None) -> dict[str, int]:
@@ -268,7 +321,6 @@ class UpdateResult:
     task: Task
     update: TaskUpdate
     completed: bool
-    duplicate: bool = False
 
 
 def record_update(
@@ -290,14 +342,10 @@ def record_update(
 
     Raises InvalidInput for a progress outside 0-100 or an empty report, NeedsConfirmation
     when the progress goes down (call again with ``confirm_lower=True``), and
-    PermissionDenied when the person may not update this task. A ``source_ref`` already
-    logged returns the earlier update instead of logging it twice.
+    PermissionDenied when the person may not update this task. ``source_ref`` is unique in
+    the database, so the same incoming message can never be logged twice.
     """
     require_can_update(person, task)
-    if source_ref:
-        earlier = session.scalar(select(TaskUpdate).where(TaskUpdate.source_ref == source_ref))
-        if earlier is not None:
-            return UpdateResult(task, earlier, task.status == STATUS_DONE, duplicate=True)
     note = (note or "").strip() or None
     if note and len(note) > 1000:
         raise InvalidInput(f"进展说明太长({len(note)}字),请控制在1000字以内。")
@@ -307,13 +355,13 @@ def record_update(
         raise InvalidInput("请写上进度或进展说明,例如:/update 纳图电气 65% 主体厂房封顶")
     if task.status == STATUS_DONE and progress is not None and progress < 100 and not confirm_lower:
         raise NeedsConfirmation(
-            f"“{task.name}”已标记完成。确定把进度改回 {progress:g}% 吗?",
+            f"“{task.name}”已标记完成。确定把进度改回 {fmt_number(progress)}% 吗?",
             {"task_key": task.key, "progress": progress, "note": note},
         )
     if (progress is not None and task.progress is not None and progress < task.progress
             and not confirm_lower):
         raise NeedsConfirmation(
-            f"“{task.name}”上次报的是 {task.progress:g}%,这次 {progress:g}% 更低。确定吗?",
+            f"“{task.name}”上次报的是 {fmt_number(task.progress)}%,这次 {fmt_number(progress)}% 更低。确定吗?",
             {"task_key": task.key, "progress": progress, "note": note},
         )
     before = {"progress": task.progress, "status": task.status}
@@ -336,7 +384,6 @@ def record_update(
     task.last_update_at = now
     task.last_activity_at = now
     refresh_light_dates(task, rules)
-    session.flush()
     audit.record(session, now, person, "update", "task", task.key, before,
                  {"progress": task.progress, "status": task.status, "note": note,
                   "milestone": milestone.name if milestone else None})
