@@ -103,7 +103,9 @@ def candidate_button(ctx: Ctx, ref):
 
 def indicator_reply(ctx: Ctx, indicator: Indicator, with_source: bool = False) -> Reply:
     answer = indicator_service.answer_for(ctx.session, indicator)
-    buttons = [] if with_source else [[ctx.button("看原文", "src", indicator.id)]]
+    source = answer.latest.source if answer.latest else None
+    more_to_show = (source and len(source) > indicator_service.SOURCE_PREVIEW) or indicator.target_source
+    buttons = [[ctx.button("看原文", "src", indicator.id)]] if more_to_show and not with_source else []
     return Reply("\n".join(answer.lines(with_source=with_source)), buttons=buttons)
 
 

@@ -58,9 +58,18 @@ def test_unknown_question_gets_suggestions_not_silence(chat_as):
     assert "/kpi" in answer
 
 
-def test_source_sentence_on_request(chat_as):
+def test_source_sentence_with_every_answer_and_in_full_on_request(app, chat_as):
+    from sqlalchemy import select
+    from bot.models import Indicator
+
     chat = chat_as("张主任")
     replies = chat.replies("财政收入")
+    assert "原文:预计半年度一般公共预算收入完成3.5亿元,同比增长18%" in replies[0].text
+    assert replies[0].buttons == []  # the whole sentence is already there
+    with app.sessions.begin() as session:
+        indicator = session.scalar(select(Indicator).where(Indicator.key == "budget_revenue"))
+        indicator.target, indicator.target_source = 6.0, "全年一般公共预算收入目标6亿元(测试用)"
+    replies = chat.replies("财政收入")
     full = chat.press("看原文", replies)[0].text
-    assert "原文:预计半年度一般公共预算收入完成3.5亿元,同比增长18%" in full
-    assert "原文" in chat.say("财政收入 出处")
+    assert "目标出处:全年一般公共预算收入目标6亿元(测试用)" in full
+    assert "目标出处" in chat.say("财政收入 出处")

@@ -18,6 +18,7 @@ from bot.services.lookup import KIND_INDICATOR, NAMES
 from bot.services.text import fmt_number, fmt_pp, fmt_signed
 
 PREFIX_QUALIFIERS = ("预计", "约", "超", "近", "超过", "逾")
+SOURCE_PREVIEW = 60  # characters of the source sentence shown with every answer
 
 
 def year_elapsed_pct(period_end: date) -> float:
@@ -83,7 +84,7 @@ class IndicatorAnswer:
             else:
                 out.append(target)
         if val.source:
-            limit = None if with_source else 60
+            limit = None if with_source else SOURCE_PREVIEW
             source = val.source if limit is None or len(val.source) <= limit else val.source[: limit - 1] + "…"
             out.append(f"原文:{source}")
         if with_source and ind.target_source:
