@@ -326,3 +326,43 @@ def cb_list(ctx: Ctx, parts: list[str]) -> Reply:
 
 def cb_kpi(ctx: Ctx, parts: list[str]) -> Reply:
     return cmd_kpi(ctx, parts[0] if parts else "")
+
+
+ROLE_WORDS = {"领导": "leader", "leader": "leader", "专班负责人": "team_lead", "组长": "team_lead",
+              "负责人": "team_lead", "team_lead": "team_lead", "干部": "cadre", "cadre": "cadre"}
+
+
+def _role_and_team(ctx: Ctx, words: list[str]):
+    if not words or words[0] not in ROLE_WORDS:
+        raise InvalidInput("角色写:领导、专班负责人 或 干部。")
+    team = None
+    if len(words) > 1:
+        team = people_service.find_team(ctx.session, words[1])
+        if team is None:
+            raise InvalidInput(f"没有专班“{words[1]}”。")
+    return ROLE_WORDS[words[0]], team
+
+
+def cmd_adduser(ctx: Ctx, args: str) -> Reply:
+    """/adduser 姓名 角色 [专班] — 新增人员并生成邀请码(管理员)"""
+    people_service.require_admin(ctx.person)
+    words = args.split()
+    if len(words) < 2:
+        raise InvalidInput("例如:/adduser 钱干部 干部 项目二专班")
+    role, team = _role_and_team(ctx, words[1:])
+    person = people_service.create_person(ctx.session, ctx.now, ctx.person, words[0], role, team)
+    invite = people_service.create_invite(ctx.session, ctx.now, ctx.person, person)
+    return Reply(f"已新增 {person.name}({role_label(person)}{',' + team.name if team else ''})。\n"
+                 f"邀请码:{invite.code},请对方私聊我发:/start {invite.code}")
+
+
+def cmd_role(ctx: Ctx, args: str) -> Reply:
+    """/role 姓名 角色 [专班] — 调整角色或专班(管理员)"""
+    people_service.require_admin(ctx.person)
+    words = args.split()
+    if len(words) < 2:
+        raise InvalidInput("例如:/role 王干部 专班负责人 项目一专班")
+    person = people_service.find_person(ctx.session, words[0])
+    role, team = _role_and_team(ctx, words[1:])
+    people_service.set_role(ctx.session, ctx.now, ctx.person, person, role, team)
+    return Reply(f"{person.name} 现为{role_label(person)}{',' + person.team.name if person.team else ''}。")

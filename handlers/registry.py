@@ -39,6 +39,8 @@ _COMMAND_LIST = [
     Command("cancel", c.cmd_cancel, ("取消",), hidden=True),
     Command("whoami", c.cmd_whoami, ("我是谁",)),
     Command("invite", c.cmd_invite, ("邀请",), admin_only=True),
+    Command("adduser", c.cmd_adduser, ("新增人员",), admin_only=True),
+    Command("role", c.cmd_role, ("调整角色",), admin_only=True),
     Command("bindgroup", c.cmd_bindgroup, ("绑定群",), admin_only=True),
 ]
 

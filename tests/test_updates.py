@@ -175,3 +175,34 @@ def test_milestone_marked_done(app, chat_as):
     assert "✔建成开业" in card and "完成节点“建成开业”" in card
     bad = chat.say("/update 希尔顿综合商业中心 节点:封顶")
     assert "没有节点“封顶”" in bad
+
+
+def test_admin_adds_people_and_changes_roles_with_audit(app, chat_as):
+    admin = chat_as("张主任")
+    added = admin.say("/adduser 钱干部 干部 项目二专班")
+    assert added.startswith("已新增 钱干部(干部,项目二专班)。")
+    code = added.split("/start ")[-1]
+    bound = handle(app, Incoming(channel="wecom", chat_id="qian", user_id="qian", text=f"/start {code}"))
+    assert bound[0].text.startswith("绑定成功:钱干部")
+    assert admin.say("/role 钱干部 专班负责人 项目二专班") == "钱干部 现为专班负责人,项目二专班。"
+    assert admin.say("/role 钱干部 皇帝") == "角色写:领导、专班负责人 或 干部。"
+    assert chat_as("王干部").say("/role 钱干部 领导") == "只有管理员可以这样做。"
+    with app.sessions() as session:
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "role"))
+        assert entry.before == {"role": "cadre", "team": "xm2"}
+        assert entry.after == {"role": "team_lead", "team": "xm2"}
+
+
+@pytest.mark.parametrize("text", ["", "   ", "😀😀😀"])
+def test_empty_or_emoji_only_messages_get_a_hint(app, chat_as, text):
+    before = counts(app)
+    answer = chat_as("王干部").say(text)
+    assert answer.startswith("请发文字") or answer.startswith("没找到")
+    assert counts(app) == before
+
+
+def test_mixed_scripts_and_emoji_in_a_report(app, chat_as):
+    answer = chat_as("王干部").say("/update 纳图电气 ７０％ 🏗️主体structure封顶OK")
+    assert answer.startswith("✅ 已记录:纳图电气 70%")
+    with app.sessions() as session:
+        assert session.scalar(select(TaskUpdate.note)) == "🏗️主体structure封顶OK"
