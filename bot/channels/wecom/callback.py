@@ -266,6 +266,10 @@ class WeComChannel:
             await asyncio.wait(set(self.tasks), timeout=left)
 
 
+CHANNEL_KEY = web.AppKey("wecom_channel", WeComChannel)
+ALERTS_KEY = web.AppKey("wecom_alerts", AdminAlerts)
+
+
 def _configured(duban: Duban) -> bool:
     cfg = duban.config.wecom
     needed = {"corp_id": cfg.corp_id, "agent_id": cfg.agent_id, "secret": cfg.secret,
@@ -297,8 +301,8 @@ def install(web_app: web.Application, duban: Duban, notifiers: NotifierRouter) -
     notifier = WeComNotifier(client, use_cards=cfg.use_template_cards)
     channel = WeComChannel(duban, crypto, notifier, agent_id=cfg.agent_id,
                            max_skew_s=cfg.max_timestamp_skew_s, use_cards=cfg.use_template_cards)
-    web_app["wecom_channel"] = channel
-    web_app["wecom_alerts"] = alerts
+    web_app[CHANNEL_KEY] = channel
+    web_app[ALERTS_KEY] = alerts
     web_app.router.add_get(PATH, channel.verify)
     web_app.router.add_post(PATH, channel.receive)
     notifiers.register("wecom", notifier)
