@@ -15,7 +15,7 @@ from bot.channels.wecom.crypto import WeComCrypto
 from bot.models import ChatIdentity, InboundSeen, Person
 from tests.conftest import make_app
 from tests.fakes.wecom_api import FakeWeComAPI, make_verify_params
-from tests.wecom_helpers import (AES_KEY, AGENT, CORP, SECRET, TOKEN, Harness, card_buttons, db_snapshot,
+from tests.wecom_helpers import (AES_KEY, AGENT, CORP, ROBOT_KEY, SECRET, TOKEN, Harness, card_buttons, db_snapshot,
                                  texts, wecom_section)
 
 pytestmark = pytest.mark.asyncio
@@ -240,3 +240,45 @@ async def test_long_reply_is_split_by_bytes(bot):
     for m in messages:
         if m["msgtype"] == "text":
             assert len(m["content"].encode()) <= 2048
+
+
+# -- errors reach the admins; pushes --------------------------------------------------
+
+async def test_api_errors_are_reported_to_admins(bot):
+    from bot.services.people import bind_identity, find_person
+
+    with bot.app.sessions.begin() as session:
+        bind_identity(session, bot.app.clock.now(), find_person(session, "张主任"), "wecom", "zhangzr", "zhangzr")
+    await _bind(bot, "wang", "DEMOWXM1")
+    bot.api.fail_next(60020, "not allow to access from your ip", endpoint="message")
+    await bot.say("wang", "/whoami")
+    alerts = [m for m in bot.api.sent if m["touser"] == "zhangzr"]
+    assert len(alerts) == 1 and "60020" in alerts[0]["content"] and "企业微信接口出错" in alerts[0]["content"]
+    # the same error again within the hour is not repeated
+    bot.api.fail_next(60020, "not allow to access from your ip", endpoint="message")
+    await bot.say("wang", "/whoami")
+    assert len([m for m in bot.api.sent if m["touser"] == "zhangzr"]) == 1
+
+
+async def test_reminder_push_through_the_notifier_router(bot):
+    from bot.notify import DeliveryError
+    from handlers.messages import Button, Reply
+
+    await _bind(bot, "wang", "DEMOWXM1")
+    router = bot.web_app["notifiers"]
+    assert {"wecom", "wecom_robot"} <= router.channels()
+    reminder = Reply("⏰ 提醒:纳图电气 明天截止,当前进度未报。",
+                     buttons=[[Button("报进展", bot.app.sign("u", 1)), Button("稍后提醒", bot.app.sign("u", 1))]])
+    before = len(bot.api.sent)
+    await router.send("wecom", "wang", reminder)
+    [card] = bot.api.sent[before:]
+    assert card["msgtype"] == "template_card"
+    assert [b["text"] for b in card["content"]["button_list"]] == ["报进展", "稍后提醒"]
+    # the member presses 报进展 on the card: the update dialogue starts
+    reply = texts(await bot.event("wang", "template_card_event", card["content"]["button_list"][0]["key"],
+                                  ResponseCode="rc-push-1"))
+    assert "进度" in reply
+    await router.send("wecom_robot", ROBOT_KEY, Reply("项目一专班 今日简报:2项临期"))
+    assert bot.api.robot_sent[-1]["content"] == "项目一专班 今日简报:2项临期"
+    with pytest.raises(DeliveryError):
+        await router.send("wecom", "", Reply("x"))
