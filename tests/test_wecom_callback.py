@@ -121,8 +121,8 @@ async def test_hostile_callbacks_get_4xx_and_change_nothing(bot):
     cases["malformed"] = (params, b"<xml><Encrypt>abc", 400)
     cases["oversized"] = (params, b"<xml><Encrypt>" + b"A" * 70_000 + b"</Encrypt></xml>", 413)
     # outside the timestamp window, either way
-    cases["stale"] = (*make_callback(bot.crypto, good_inner, now - 301, "4"), 403)
-    cases["future"] = (*make_callback(bot.crypto, good_inner, now + 301, "5"), 403)
+    cases["stale"] = (*make_callback(bot.crypto, good_inner, now - 400, "4"), 403)
+    cases["future"] = (*make_callback(bot.crypto, good_inner, now + 400, "5"), 403)
     # another app's AgentID
     cases["other_agent"] = (*make_callback(bot.crypto, good_inner.replace(f"<AgentID>{AGENT}", "<AgentID>999"),
                                            now, "6"), 400)
@@ -180,25 +180,25 @@ async def test_leader_question_is_answered(bot):
 
 async def test_same_msgid_is_answered_once(bot):
     await _bind(bot, "chenzr", "DEMOCHEN")
+    single = len(await bot.say("chenzr", "纳图电气进展"))  # how many messages one answer takes
+    assert single >= 1
     inner = bot.text_xml("chenzr", "纳图电气进展", msg_id=4242)
     before = len(bot.api.sent)
-    # WeCom's retry arrives while the first is still being handled, and again afterwards
+    # WeCom's retry arrives while the first is still being handled (the second POST does
+    # not start a second task), and again after it was answered
     first, second = await bot.post_inner(inner), await bot.post_inner(inner)
     assert first.status == second.status == 200
+    assert len(bot.channel.tasks) <= 1
     await bot.channel.drain()
     third = await bot.post_inner(inner)
     assert third.status == 200
     await bot.channel.drain()
     answered = bot.api.sent[before:]
-    assert len(answered) >= 1 and all("纳图电气" in texts([m]) or m["msgtype"] != "text" for m in answered)
-    single = len(answered)
-    assert single == len([m for m in answered])  # nothing else went out
+    assert len(answered) == single and "纳图电气" in texts(answered)
     with bot.app.sessions() as session:
         refs = session.scalars(select(InboundSeen.external_id).where(
             InboundSeen.external_id == "wecom:msg:4242")).all()
     assert refs == ["wecom:msg:4242"]
-    # the same text with a new MsgId is a new message
-    assert len(await bot.say("chenzr", "纳图电气进展")) == single
 
 
 # -- buttons ------------------------------------------------------------------------
@@ -229,7 +229,7 @@ async def test_numbered_choices_without_cards(tmp_path, clock, api):
         shown = texts(messages)
         assert "回复数字选择" in shown and "1. " in shown
         follow = texts(await bot.say("wang", "1"))
-        assert follow and "回复数字选择" not in follow or "%" in follow
+        assert "请发现在的进度" in follow
     app.engine.dispose()
 
 

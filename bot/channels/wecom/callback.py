@@ -153,6 +153,8 @@ class WeComChannel:
         try:
             signature, timestamp, nonce, echostr = self._check_query(
                 request, "msg_signature", "timestamp", "nonce", "echostr")
+            # base64 has no spaces: a '+' a proxy left unencoded was decoded as a space
+            echostr = echostr.replace(" ", "+")
             plain = self.crypto.verify_url(signature, timestamp, nonce, echostr, max_bytes=MAX_BODY_BYTES)
         except WeComCryptoError as error:
             return self._refuse(error, request)
