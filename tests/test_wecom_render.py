@@ -74,3 +74,10 @@ def test_robot_markdown_limit_is_4096_bytes():
     assert all(p["msgtype"] == "markdown" and len(p["markdown"]["content"].encode()) <= 4096 for p in pieces)
     assert max(len(p["markdown"]["content"].encode()) for p in pieces) > 2048
     assert all(len(p["text"]["content"].encode()) <= 2048 for p in robot_payloads(Reply(text)))
+
+
+def test_medium_text_with_buttons_rides_in_the_card():
+    text = "⏰ 督办提醒:纳图电气 明天(07-16)到时间节点,进度未报。"
+    [payload] = reply_payloads(Reply(text, buttons=[[Button("报进展", "u|1~abcdef")]]), "wang")
+    card = payload["template_card"]
+    assert card["main_title"]["title"] == "督办助手" and card["sub_title_text"] == text

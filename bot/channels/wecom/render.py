@@ -25,6 +25,7 @@ CARD_TITLE_CHARS = 26      # main_title.title (WeCom: 建议不超过26个字)
 CARD_SUB_TITLE_CHARS = 112  # sub_title_text (建议不超过112个字)
 CARD_BUTTON_CHARS = 10     # button text (建议不超过10个字)
 MORE_MARK = "(续)"
+CARD_DEFAULT_TITLE = "督办助手"
 
 
 def utf8_len(text: str) -> int:
@@ -125,10 +126,12 @@ def reply_payloads(reply: Reply, userid: str = "", use_cards: bool = True, salt:
     payloads: list[dict] = []
     lines = text.strip("\n").split("\n") if text.strip() else []
     title, rest = (lines[0], "\n".join(lines[1:])) if lines else ("请选择", "")
-    fits = len(title) <= CARD_TITLE_CHARS and len(rest) <= CARD_SUB_TITLE_CHARS
-    if not fits:
-        payloads.extend(text_payloads(text))
-        title, rest = "请选择:", ""
+    if len(title) > CARD_TITLE_CHARS or len(rest) > CARD_SUB_TITLE_CHARS:
+        if len(text) <= CARD_SUB_TITLE_CHARS:   # short enough for the card's body
+            title, rest = CARD_DEFAULT_TITLE, text.strip("\n")
+        else:                                   # long: the text first, then a bare card
+            payloads.extend(text_payloads(text))
+            title, rest = "请选择:", ""
     groups = [buttons[i:i + CARD_MAX_BUTTONS] for i in range(0, len(buttons), CARD_MAX_BUTTONS)]
     for index, group in enumerate(groups):
         card_title = title if index == 0 else f"{clip_chars(title, CARD_TITLE_CHARS - 3)}{MORE_MARK}"
