@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import select
 
 from bot.channels.wecom.crypto import WeComCrypto
-from bot.models import ChatIdentity, InboundSeen, Person
+from bot.models import ChatIdentity, InboundSeen
 from tests.conftest import make_app
 from tests.fakes.wecom_api import FakeWeComAPI, make_verify_params
 from tests.wecom_helpers import (AES_KEY, AGENT, CORP, ROBOT_KEY, SECRET, TOKEN, Harness, card_buttons, db_snapshot,
