@@ -97,6 +97,8 @@ class WeComConfig(Section):
     api_base: str = "https://qyapi.weixin.qq.com"
     max_timestamp_skew_s: int = Field(300, ge=0)
     team_robots: dict[str, str] = {}
+    #: buttons as template cards (按钮交互型); false: numbered plain-text choices
+    use_template_cards: bool = True
 
 
 class ServerConfig(Section):
