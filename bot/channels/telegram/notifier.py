@@ -8,6 +8,7 @@ unknown chat -> ``permanent``; network errors and timeouts -> retryable.
 from __future__ import annotations
 
 import logging
+import warnings
 
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
@@ -20,7 +21,9 @@ logger = logging.getLogger(__name__)
 def delivery_error(error: TelegramError) -> DeliveryError:
     """The Notifier-contract error for a Telegram error."""
     if isinstance(error, RetryAfter):
-        seconds = error.retry_after
+        with warnings.catch_warnings():  # PTB 22 warns that the type becomes timedelta later
+            warnings.simplefilter("ignore")
+            seconds = error.retry_after
         seconds = seconds.total_seconds() if hasattr(seconds, "total_seconds") else float(seconds)
         return DeliveryError(f"telegram flood control: retry after {seconds}s", retry_after=seconds)
     if isinstance(error, Forbidden):
