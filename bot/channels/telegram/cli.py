@@ -11,7 +11,7 @@ DESCRIPTION = """\
 
 设置 token:
   export TELEGRAM_BOT_TOKEN=123456:ABC...   (找 @BotFather 建机器人得到)
-  或写在不提交到 git 的配置文件里:telegram: {token: ...},用 --config 指定。
+  或写在不提交到 git 的配置文件里的 telegram.token(telegram: {token: ...}),用 --config 指定。
 其他 Bot API 服务器(自建或测试用的假服务器):
   telegram.base_url: http://127.0.0.1:8081/bot   (同 python-telegram-bot 的 base_url)
 绑定身份:管理员用 /invite 姓名 生成邀请码(或导入 data/demo-people.yaml 里的),
