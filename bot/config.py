@@ -101,6 +101,8 @@ class TelegramConfig(Section):
     max_retries: int = Field(3, ge=0, le=10)
     #: run the (blocking) database work in a worker thread instead of on the event loop
     handle_in_thread: bool = False
+    #: updates of up to this many different chats are handled at the same time (one chat: in order)
+    concurrent_chats: int = Field(8, ge=1, le=256)
 
 
 class WeComConfig(Section):

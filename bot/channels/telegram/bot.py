@@ -27,7 +27,8 @@ from typing import Any, Optional
 from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity,
                       Update)
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults, TypeHandler
+from telegram.ext import (AIORateLimiter, Application, BaseUpdateProcessor, ContextTypes, Defaults,
+                          TypeHandler)
 
 from bot.app import Duban
 from bot.clock import OFFICE_TZ
@@ -202,6 +203,52 @@ async def send_reply(bot, chat_id: int | str, reply: Reply, edit_message: Option
         await with_network_retries(send_file, "sendFile")
 
 
+def chat_key(update: object) -> object:
+    """The chat an update belongs to (updates of one chat are handled strictly in order)."""
+    if isinstance(update, Update):
+        chat = update.effective_chat
+        if chat is not None:
+            return chat.id
+        user = update.effective_user
+        if user is not None:
+            return ("user", user.id)
+    return None
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Handles updates of different chats concurrently and those of one chat one after the
+    other, in arrival order (a guided dialogue must see its messages in order)."""
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._chains: dict[object, asyncio.Future] = {}
+
+    async def process_update(self, update: object, coroutine) -> None:
+        # Chain on the previous update of the same chat *before* any await, so the order is the
+        # order PTB created the tasks in (the fetch order).
+        key = chat_key(update)
+        previous = self._chains.get(key)
+        done: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._chains[key] = done
+        try:
+            if previous is not None:
+                await asyncio.shield(previous)
+            await super().process_update(update, coroutine)
+        finally:
+            done.set_result(None)
+            if self._chains.get(key) is done:
+                del self._chains[key]
+
+    async def do_process_update(self, update: object, coroutine) -> None:
+        await coroutine
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
 class TelegramBot:
     """Connects one Application to the handlers."""
 
@@ -228,6 +275,8 @@ class TelegramBot:
             builder = builder.base_url(base_url)
         if base_file_url:
             builder = builder.base_file_url(base_file_url)
+        if self.config.concurrent_chats > 1:
+            builder = builder.concurrent_updates(PerChatUpdateProcessor(self.config.concurrent_chats))
         if not with_updater:
             builder = builder.updater(None)
 
