@@ -106,6 +106,8 @@ async def h(sqlite_app):
     async with FakeTelegramAPI(token=TOKEN, bot_username="duban_bot", rate_limits=False) as fake:
         sqlite_app.config.telegram.token = TOKEN
         sqlite_app.config.telegram.base_url = f"{fake.base_url}/bot"
+        # one update at a time, so the sentinel in Harness.settle marks the end of the previous
+        sqlite_app.config.telegram.concurrent_chats = 1
         with sqlite_app.sessions.begin() as session:
             zhang = session.scalar(select(Person).where(Person.name == "张主任"))
             bind_identity(session, sqlite_app.clock.now(), zhang, "telegram", str(ZHANG), str(ZHANG), "张主任")
@@ -221,6 +223,18 @@ async def test_guided_update_with_photo_survives_restart(h):
         assert Path(update.photo_path).read_bytes() == photo
         assert Path(update.photo_path).parent == h.duban.out_dir.parent / "photos"
     assert "📷" in texts(await h.say(WANG, "纳图电气"))
+
+
+@pytest.mark.asyncio
+async def test_photo_with_update_caption_keeps_the_photo(h):
+    await bind(h, WANG, "DEMOWXM1")
+    photo = png_bytes(20, 10)
+    sent = await h.send(lambda: h.fake.push_photo(WANG, caption="/update 纳图电气 70% 设备进场", file_bytes=photo))
+    assert "✅ 已记录" in texts(sent) and "📷" in texts(sent)
+    with h.db() as session:
+        update = session.scalar(select(TaskUpdate))
+        assert update.progress == 70 and update.note == "设备进场"
+        assert Path(update.photo_path).read_bytes() == photo
 
 
 @pytest.mark.asyncio
@@ -358,6 +372,21 @@ async def test_rate_limited_send_reports_retry_after(sqlite_app):
         assert fake.sent_texts(42) == ["第一条"]
 
 
+@pytest.mark.asyncio
+async def test_rate_limiter_waits_out_retry_after_and_delivers(sqlite_app):
+    limits = RateLimits(private_per_second=1.0, private_burst=1)
+    async with FakeTelegramAPI(token=TOKEN, rate_limits=limits) as fake:
+        sqlite_app.config.telegram.token = TOKEN
+        sqlite_app.config.telegram.base_url = f"{fake.base_url}/bot"
+        application = TelegramBot(sqlite_app).build_application(with_updater=False)
+        async with application:
+            notifier = TelegramNotifier(application.bot)
+            await notifier.send("42", Reply("第一条"))
+            await notifier.send("42", Reply("第二条"))  # refused once with 429, then sent
+        assert fake.sent_texts(42) == ["第一条", "第二条"]
+        assert len(fake.rejected) == 1 and fake.rejected[0]["retry_after"] >= 1
+
+
 # ------------------------------------------------------------------ webhook
 
 
@@ -401,3 +430,26 @@ async def test_webhook_checks_secret_token(sqlite_app):
             assert len(fake.sent) == 1
         finally:
             await runner.cleanup()
+
+
+@pytest.mark.asyncio
+async def test_concurrent_chats_keep_each_chats_order(h):
+    """With several chats handled at once, each chat's messages are still handled in order:
+    two guided dialogues typed quickly, interleaved, both end up logged correctly."""
+    await bind(h, WANG, "DEMOWXM1")
+    await bind(h, 1004, "DEMOLXM1")  # 李组长, team lead of 项目一专班
+    await h.stop()
+    h.duban.config.telegram.concurrent_chats = 8
+    await h.start()
+    steps = {WANG: ["报进展", "纳图电气", "65", "主体厂房封顶", "确定"],
+             1004: ["报进展", "中德电力装备产业园", "30", "完成土地预审", "确定"]}
+    start = {uid: len(h.fake._matching_sent(None, uid)) for uid in steps}
+    for i in range(5):
+        for uid, texts_ in steps.items():
+            h.fake.push_text(uid, texts_[i])
+    for uid in steps:
+        sent = (await h.fake.wait_for_sent(start[uid] + 5, chat_id=uid, timeout=20))[start[uid]:]
+        assert "✅ 已记录" in sent[-1]["text"], [s["text"] for s in sent]
+    with h.db() as session:
+        logged = {(u.task.name, u.progress, u.note) for u in session.scalars(select(TaskUpdate))}
+    assert logged == {("纳图电气", 65, "主体厂房封顶"), ("中德电力装备产业园", 30, "完成土地预审")}

@@ -54,7 +54,8 @@ def install(web_app: web.Application, duban: Duban, notifiers: NotifierRouter) -
             return web.Response(status=400, text="bad update")
         if update is None:
             return web.Response(status=400, text="bad update")
-        await application.process_update(update)
+        # through the update processor: one chat's updates in arrival order, chats in parallel
+        await application.update_processor.process_update(update, application.process_update(update))
         return web.Response(text="ok")
 
     async def on_startup(_: web.Application) -> None:
