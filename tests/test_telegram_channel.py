@@ -65,7 +65,7 @@ class Harness:
         update_id = push()
         await self.settle()
         self.last_update_id = update_id
-        return [s for s in self.fake.sent[start:] if not (s.get("chat_id") == ZHANG and s.get("text", "").startswith("张主任:"))]
+        return [s for s in self.fake.sent[start:] if not (s.get("chat_id") == ZHANG and (s.get("text") or "").startswith("张主任:"))]
 
     async def say(self, user_id: int, text: str, **kwargs) -> list[dict]:
         return await self.send(lambda: self.fake.push_text(user_id, text, **kwargs))
@@ -304,6 +304,7 @@ async def test_group_answers_only_commands_and_mentions_once_bound(h):
     assert "本群已绑定到项目一专班" in texts(sent) and sent[0]["chat_id"] == GROUP_ID
     assert await h.say(WANG, "财政收入", **group) == []  # not addressed
     assert await h.say(WANG, "/q@other_bot 财政收入", **group) == []  # another bot's command
+    assert await h.say(WANG, "@duban_bot2 财政收入", **group) == []  # another bot's mention
     assert "一般公共预算收入" in texts(await h.say(WANG, "/q@duban_bot 财政收入", **group))
     mention = [{"type": "mention", "offset": 3, "length": 10}]
     sent = await h.say(WANG, "请问 @duban_bot 财政收入 📈", entities=mention, **group)

@@ -113,7 +113,7 @@ def _is_addressed(message: Message, text: str, entities: dict, bot_username: str
             return True
     if text.startswith("/") and "@" not in text.split(maxsplit=1)[0]:
         return True
-    if name and f"@{name}" in text.lower():  # a mention without its entity (forwarded text)
+    if name and re.search(rf"@{re.escape(name)}(?!\w)", text, re.I):  # a mention without its entity
         return True
     reply_to = message.reply_to_message
     return bool(reply_to and reply_to.from_user and reply_to.from_user.id == bot_id)
@@ -139,7 +139,7 @@ def to_incoming(update: Update, bot_username: str = "", bot_id: int = 0) -> Opti
         entities = message.parse_entities() if message.text else message.parse_caption_entities()
         addressed = _is_addressed(message, text, entities, bot_username, bot_id)
         if bot_username and not text.startswith("/"):
-            text = re.sub(f"@{re.escape(bot_username)}", " ", text, flags=re.I).strip()
+            text = re.sub(rf"@{re.escape(bot_username)}(?!\w)", " ", text, flags=re.I).strip()
     attachments = []
     if message.photo:
         largest = message.photo[-1]
