@@ -143,6 +143,36 @@ def run_duban(fake: FakeTelegramAPI, n: int, folder: Path, in_thread: bool, conc
         _stop(process)
 
 
+def handlers_only(n: int, folder: Path) -> float:
+    """The same mix through ``handlers.handle`` alone, no Telegram: the ceiling for any channel."""
+    from bot.clock import FixedClock, parse_now
+    from bot.composition import build_app
+    from bot.config import load_config
+    from handlers import handle
+    from handlers.messages import Incoming
+
+    sub = folder / "handlers-only"
+    sub.mkdir(parents=True)
+    db = prepare_database(sub)
+    config = load_config(ROOT / "config.yaml", environ={})
+    config.database.url = f"sqlite:///{db}"
+    config.data.out_dir = str(sub / "out")
+    app = build_app(config, FixedClock(parse_now("2025-07-15T09:00")))
+
+    def one(ref: str, user_id: int, text: str) -> None:
+        handle(app, Incoming(channel="telegram", chat_id=str(user_id), user_id=str(user_id), text=text,
+                             message_ref=ref))
+
+    for i, (user_id, text) in enumerate(duban_messages(WARMUP, offset=10_000)):
+        one(f"w{i}", user_id, text)
+    started = time.perf_counter()
+    for i, (user_id, text) in enumerate(duban_messages(n)):
+        one(f"m{i}", user_id, text)
+    elapsed = time.perf_counter() - started
+    app.engine.dispose()
+    return n / elapsed
+
+
 VARIANTS = [  # (label, handle_in_thread, concurrent_chats)
     ("handlers on the event loop, one update at a time", False, 1),
     ("handlers in asyncio.to_thread, one at a time", True, 1),
@@ -164,6 +194,8 @@ def run(report: Callable[[str], None] = print, updates: int = 300, rounds: int =
             for label, in_thread, concurrent in VARIANTS:
                 rate = run_duban(fake, updates, folder / f"r{round_}", in_thread, concurrent)
                 results[label] = max(results.get(label, 0.0), rate)
+            rate = handlers_only(updates, folder / f"r{round_}")
+            results["handlers_only"] = max(results.get("handlers_only", 0.0), rate)
     finally:
         fake.stop()
     echo = results["echobot"]
@@ -173,6 +205,8 @@ def run(report: Callable[[str], None] = print, updates: int = 300, rounds: int =
     report("  Duban (query, list with buttons, one-line update; SQLite):")
     for label, *_ in VARIANTS:
         report(f"    {label:<58} {results[label]:7.1f} updates/s ({results[label] / echo:.0%})")
+    report(f"    {'(handlers.handle alone, no Telegram, same mix: the ceiling)':<58} "
+           f"{results['handlers_only']:7.1f} updates/s ({results['handlers_only'] / echo:.0%})")
     best_label = max((label for label, *_ in VARIANTS), key=lambda label: results[label])
     ratio = results[best_label] / echo
     results["ratio"] = ratio
