@@ -79,13 +79,30 @@ class RemindersConfig(Section):
 
 
 class TelegramConfig(Section):
+    """Telegram bot. The token comes from TELEGRAM_BOT_TOKEN (or ``token`` in an uncommitted file)."""
+
     token: Optional[str] = None
+    #: another Bot API server, as PTB's base_url: e.g. http://127.0.0.1:8081/bot
     base_url: Optional[str] = None
+    #: its file URL; derived from base_url (…/bot -> …/file/bot) when not set
     base_file_url: Optional[str] = None
     bot_username: Optional[str] = None
+    #: public HTTPS URL Telegram posts updates to (``serve``); the reverse proxy forwards it
     webhook_url: Optional[str] = None
-    webhook_secret: Optional[str] = None
+    webhook_secret: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
+    #: path of the webhook route on the shared server
+    webhook_path: str = Field("/telegram/webhook", pattern=r"^/\S*$")
     poll_timeout: int = Field(10, ge=0, le=60)
+    #: where received photos are kept; default: ``photos`` beside data.out_dir
+    photo_dir: Optional[str] = None
+    #: flood limits for sending (0 turns a limit off); a 429 RetryAfter is retried this many times
+    max_messages_per_second: float = Field(30, ge=0)
+    max_messages_per_minute_per_group: float = Field(20, ge=0)
+    max_retries: int = Field(3, ge=0, le=10)
+    #: run the (blocking) database work in a worker thread instead of on the event loop
+    handle_in_thread: bool = False
+    #: updates of up to this many different chats are handled at the same time (one chat: in order)
+    concurrent_chats: int = Field(8, ge=1, le=256)
 
 
 class WeComConfig(Section):

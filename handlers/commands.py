@@ -259,7 +259,9 @@ def cmd_update(ctx: Ctx, args: str) -> Reply:
                 names = "、".join(m.name for m in task.milestones) or "无"
                 raise InvalidInput(f"“{task.name}”没有节点“{found.group('name')}”。已有节点:{names}")
             note = (note[: found.start()] + note[found.end():]).strip() or None
-    return flows.submit_update(ctx, task, progress, note, milestone_id=milestone.id if milestone else None)
+    photo = next((a for a in ctx.msg.attachments if a.kind == "photo"), None)  # a photo's caption
+    return flows.submit_update(ctx, task, progress, note, milestone_id=milestone.id if milestone else None,
+                               photo={"file_id": photo.file_id, "local_path": photo.local_path} if photo else None)
 
 
 def cmd_cancel(ctx: Ctx, args: str) -> Reply:

@@ -1,0 +1,377 @@
+"""The Telegram Application: builds it, turns updates into ``Incoming`` and renders ``Reply``.
+
+No business logic lives here. Every update goes to ``handlers.handle`` with
+``message_ref = telegram:update:<update_id>``, so an update Telegram delivers again (after a
+crash or restart) is answered once and logs nothing twice.
+
+Decisions:
+- edited messages are not handled again (that could log an update twice); in a private chat
+  the user is told to send the corrected text as a new message;
+- in groups a message is ``addressed`` when it is a command for this bot (``/cmd`` or
+  ``/cmd@botname``), mentions ``@botname``, or replies to one of the bot's messages; the
+  handlers then answer only in groups an admin bound with /bindgroup;
+- replies are plain text (no parse mode), split at 4096 UTF-16 units on line boundaries;
+  buttons go on the last part; a button press's ``edit`` reply replaces the pressed message;
+- sending goes through PTB's AIORateLimiter (30/s overall, 20/min per group; a 429's
+  RetryAfter is waited out and retried ``telegram.max_retries`` times); network errors are
+  retried twice; anything else is logged with the update id and the bot goes on.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity,
+                      Update)
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import (AIORateLimiter, Application, BaseUpdateProcessor, ContextTypes, Defaults,
+                          TypeHandler)
+
+from bot.app import Duban
+from bot.clock import OFFICE_TZ
+from bot.config import TelegramConfig
+from handlers import handle
+from handlers.messages import GROUP, PRIVATE, Attachment, Incoming, Reply
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+MAX_MESSAGE_UNITS = 4096
+MAX_CAPTION_UNITS = 1024
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+EDITED_REPLY = "修改过的消息不会重新处理。请把改好的内容重新发一条。"
+EMPTY_TEXT_WITH_BUTTONS = "请选择:"
+NETWORK_RETRIES = 2
+
+
+def api_urls(config: TelegramConfig) -> tuple[Optional[str], Optional[str]]:
+    """(base_url, base_file_url) for PTB; the file URL is derived from ``…/bot`` when unset."""
+    base = config.base_url.rstrip("/") if config.base_url else None
+    files = config.base_file_url.rstrip("/") if config.base_file_url else None
+    if base and not files and base.endswith("/bot"):
+        files = base[: -len("/bot")] + "/file/bot"
+    return base, files
+
+
+def utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = MAX_MESSAGE_UNITS) -> list[str]:
+    """Parts of at most ``limit`` UTF-16 units, cut after a newline where possible and never
+    inside a character (a too-long line is cut between characters)."""
+    if utf16_units(text) <= limit:
+        return [text] if text else []
+    parts: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in text.splitlines(keepends=True):
+        units = utf16_units(line)
+        if size + units > limit and current:
+            parts.append("".join(current))
+            current, size = [], 0
+        if units > limit:
+            for char in line:
+                char_units = utf16_units(char)
+                if size + char_units > limit:
+                    parts.append("".join(current))
+                    current, size = [], 0
+                current.append(char)
+                size += char_units
+            continue
+        current.append(line)
+        size += units
+    if current:
+        parts.append("".join(current))
+    parts = [part.rstrip("\n") for part in parts]
+    return [part for part in parts if part.strip()]
+
+
+def keyboard(reply: Reply) -> Optional[InlineKeyboardMarkup]:
+    if not reply.buttons:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
+                                 for row in reply.buttons if row])
+
+
+def _display_name(user) -> Optional[str]:
+    return user.full_name if user else None
+
+
+def _is_addressed(message: Message, text: str, entities: dict, bot_username: str, bot_id: int) -> bool:
+    name = bot_username.lower()
+    for entity, value in entities.items():
+        if entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
+            _, _, target = value.partition("@")
+            return not target or target.lower() == name
+        if entity.type == MessageEntity.MENTION and value.lower() == f"@{name}":
+            return True
+        if entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot_id:
+            return True
+    if text.startswith("/") and "@" not in text.split(maxsplit=1)[0]:
+        return True
+    if name and re.search(rf"@{re.escape(name)}(?!\w)", text, re.I):  # a mention without its entity
+        return True
+    reply_to = message.reply_to_message
+    return bool(reply_to and reply_to.from_user and reply_to.from_user.id == bot_id)
+
+
+def to_incoming(update: Update, bot_username: str = "", bot_id: int = 0) -> Optional[Incoming]:
+    """The neutral message for an update; None for updates the bot does not handle."""
+    ref = f"telegram:update:{update.update_id}"
+    query = update.callback_query
+    if query is not None:
+        chat = query.message.chat if query.message else None
+        return Incoming(channel=CHANNEL, chat_id=str(chat.id if chat else query.from_user.id),
+                        user_id=str(query.from_user.id), user_name=_display_name(query.from_user),
+                        chat_type=PRIVATE if chat is None or chat.type == "private" else GROUP,
+                        callback_data=query.data or "", message_ref=ref)
+    message = update.message
+    if message is None or message.from_user is None:
+        return None
+    text = message.text or message.caption or ""
+    chat_type = PRIVATE if message.chat.type == "private" else GROUP
+    addressed = True
+    if chat_type == GROUP:
+        entities = message.parse_entities() if message.text else message.parse_caption_entities()
+        addressed = _is_addressed(message, text, entities, bot_username, bot_id)
+        if bot_username and not text.startswith("/"):
+            text = re.sub(rf"@{re.escape(bot_username)}(?!\w)", " ", text, flags=re.I).strip()
+    attachments = []
+    if message.photo:
+        largest = message.photo[-1]
+        attachments.append(Attachment(kind="photo", file_id=largest.file_id, size=largest.file_size))
+    elif message.document:
+        doc = message.document
+        attachments.append(Attachment(kind="document", file_id=doc.file_id, file_name=doc.file_name,
+                                      size=doc.file_size))
+    return Incoming(channel=CHANNEL, chat_id=str(message.chat.id), user_id=str(message.from_user.id),
+                    text=text, user_name=_display_name(message.from_user), chat_type=chat_type,
+                    attachments=attachments, message_ref=ref, addressed=addressed)
+
+
+async def with_network_retries(call, what: str):
+    """Await ``call()``; NetworkError/TimedOut (not a 400) is retried twice with a short pause."""
+    for attempt in range(NETWORK_RETRIES + 1):
+        try:
+            return await call()
+        except BadRequest:
+            raise
+        except NetworkError as error:
+            if attempt == NETWORK_RETRIES:
+                raise
+            logger.warning("%s: %s; retry %d", what, error, attempt + 1)
+            await asyncio.sleep(0.5 * (attempt + 1))
+
+
+async def send_reply(bot, chat_id: int | str, reply: Reply, edit_message: Optional[Message] = None) -> None:
+    """Send one Reply: text parts, the keyboard on the last part, then its files. With
+    ``edit_message`` and ``reply.edit`` the pressed message is replaced instead."""
+    markup = keyboard(reply)
+    text = reply.text or ("" if markup is None else EMPTY_TEXT_WITH_BUTTONS)
+    parts = split_text(text)
+    if edit_message is not None and reply.edit and len(parts) == 1:
+        try:
+            await with_network_retries(lambda: bot.edit_message_text(
+                parts[0], chat_id=edit_message.chat_id, message_id=edit_message.message_id,
+                reply_markup=markup), "editMessageText")
+            parts = []
+        except BadRequest as error:
+            if "not modified" in str(error).lower():
+                parts = []
+            else:
+                logger.info("edit failed (%s); sending a new message instead", error)
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        await with_network_retries(lambda: bot.send_message(
+            chat_id, part, reply_markup=markup if last else None), "sendMessage")
+    for out_file in reply.files:
+        path = Path(out_file.path)
+        caption = out_file.caption
+        if caption and utf16_units(caption) > MAX_CAPTION_UNITS:
+            caption = split_text(caption, MAX_CAPTION_UNITS)[0]
+
+        async def send_file(path=path, caption=caption, kind=out_file.kind):
+            with path.open("rb") as handle_:
+                if kind == "photo":
+                    return await bot.send_photo(chat_id, handle_, caption=caption)
+                return await bot.send_document(chat_id, handle_, caption=caption, filename=path.name)
+
+        await with_network_retries(send_file, "sendFile")
+
+
+def chat_key(update: object) -> object:
+    """The chat an update belongs to (updates of one chat are handled strictly in order)."""
+    if isinstance(update, Update):
+        chat = update.effective_chat
+        if chat is not None:
+            return chat.id
+        user = update.effective_user
+        if user is not None:
+            return ("user", user.id)
+    return None
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Handles updates of different chats concurrently and those of one chat one after the
+    other, in arrival order (a guided dialogue must see its messages in order)."""
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._chains: dict[object, asyncio.Future] = {}
+
+    async def process_update(self, update: object, coroutine) -> None:
+        # Chain on the previous update of the same chat *before* any await, so the order is the
+        # order PTB created the tasks in (the fetch order).
+        key = chat_key(update)
+        previous = self._chains.get(key)
+        done: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._chains[key] = done
+        try:
+            if previous is not None:
+                await asyncio.shield(previous)
+            await super().process_update(update, coroutine)
+        finally:
+            done.set_result(None)
+            if self._chains.get(key) is done:
+                del self._chains[key]
+
+    async def do_process_update(self, update: object, coroutine) -> None:
+        await coroutine
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+class TelegramBot:
+    """Connects one Application to the handlers."""
+
+    def __init__(self, duban: Duban) -> None:
+        self.duban = duban
+        self.config = duban.config.telegram
+        folder = self.config.photo_dir
+        self.photo_dir = duban.config.resolve(folder) if folder else duban.out_dir.parent / "photos"
+
+    # -- building
+    def build_application(self, token: Optional[str] = None, with_updater: bool = True,
+                          announce: bool = False) -> Application:
+        token = token or self.config.token
+        if not token:
+            raise ValueError("telegram.token is not set (TELEGRAM_BOT_TOKEN)")
+        builder = (Application.builder().token(token)
+                   .defaults(Defaults(tzinfo=OFFICE_TZ))
+                   .rate_limiter(AIORateLimiter(
+                       overall_max_rate=self.config.max_messages_per_second,
+                       group_max_rate=self.config.max_messages_per_minute_per_group,
+                       max_retries=self.config.max_retries)))
+        base_url, base_file_url = api_urls(self.config)
+        if base_url:
+            builder = builder.base_url(base_url)
+        if base_file_url:
+            builder = builder.base_file_url(base_file_url)
+        if self.config.concurrent_chats > 1:
+            builder = builder.concurrent_updates(PerChatUpdateProcessor(self.config.concurrent_chats))
+        if not with_updater:
+            builder = builder.updater(None)
+
+        async def post_init(application: Application) -> None:
+            await self.register_commands(application)
+            if announce:
+                print(f"telegram bot ready @{application.bot.username}", flush=True)
+
+        application = builder.post_init(post_init).build()
+        application.add_handler(TypeHandler(Update, self.on_update))
+        application.add_error_handler(self.on_error)
+        return application
+
+    async def start(self, application: Application, polling: bool = True, poll_timeout: float = 1) -> None:
+        """Start an Application built here without ``run_polling`` (tests, benchmark, webhook)."""
+        await application.initialize()
+        await self.register_commands(application)
+        await application.start()
+        if polling and application.updater is not None:
+            await application.updater.start_polling(poll_interval=0, timeout=poll_timeout,
+                                                    allowed_updates=ALLOWED_UPDATES)
+
+    @staticmethod
+    async def stop(application: Application) -> None:
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()
+        await application.shutdown()
+
+    async def register_commands(self, application: Application) -> None:
+        """The command menu from handlers.registry (setMyCommands); a failure is only logged."""
+        from handlers.registry import bot_commands
+
+        commands = [BotCommand(name, description or name) for name, description in bot_commands()]
+        try:
+            await application.bot.set_my_commands(commands)
+        except TelegramError as error:
+            logger.warning("setMyCommands failed: %s", error)
+
+    # -- handling
+    async def run_handlers(self, incoming: Incoming) -> list[Reply]:
+        if self.config.handle_in_thread:
+            return await asyncio.to_thread(handle, self.duban, incoming)
+        return handle(self.duban, incoming)
+
+    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        bot = context.bot
+        if update.edited_message is not None:
+            await self.on_edited(update, bot)
+            return
+        incoming = to_incoming(update, bot.username or self.config.bot_username or "", bot.id)
+        if incoming is None:
+            return
+        if incoming.attachments and incoming.addressed:
+            await self.download_photos(bot, incoming)
+        replies = await self.run_handlers(incoming)
+        query = update.callback_query
+        if query is not None:
+            notice = next((r.notice for r in replies if r.notice), None)
+            try:
+                await query.answer(notice)
+            except TelegramError as error:  # stale query: the reply below still goes out
+                logger.info("update %s: answerCallbackQuery failed: %s", update.update_id, error)
+        chat_id = int(incoming.chat_id)
+        pressed = query.message if query is not None and isinstance(query.message, Message) else None
+        for reply in replies:
+            await send_reply(bot, chat_id, reply, edit_message=pressed)
+
+    async def on_edited(self, update: Update, bot) -> None:
+        message = update.edited_message
+        logger.info("update %s: edited message ignored", update.update_id)
+        if message.chat.type == "private":
+            await send_reply(bot, message.chat_id, Reply(EDITED_REPLY))
+
+    async def download_photos(self, bot, incoming: Incoming) -> None:
+        """Keep a local copy of each photo (the file id is kept in any case)."""
+        for attachment in incoming.attachments:
+            if attachment.kind != "photo" or not attachment.file_id:
+                continue
+            try:
+                tg_file = await bot.get_file(attachment.file_id)
+                suffix = Path(tg_file.file_path or "").suffix or ".jpg"
+                self.photo_dir.mkdir(parents=True, exist_ok=True)
+                target = self.photo_dir / f"{tg_file.file_unique_id}{suffix}"
+                await tg_file.download_to_drive(target)
+                attachment.local_path = str(target)
+            except (TelegramError, OSError) as error:
+                logger.warning("%s: photo download failed: %s", incoming.message_ref, error)
+
+    async def on_error(self, update: Any, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log every failure with its update id; the bot carries on with the next update."""
+        update_id = update.update_id if isinstance(update, Update) else None
+        error = context.error
+        if isinstance(error, (Forbidden, RetryAfter, NetworkError)):
+            logger.warning("telegram update %s: %s: %s", update_id, type(error).__name__, error)
+        else:
+            logger.error("telegram update %s failed", update_id, exc_info=error)

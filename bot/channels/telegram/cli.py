@@ -1,0 +1,62 @@
+"""``python run.py telegram``: run the Telegram bot with long polling."""
+from __future__ import annotations
+
+import logging
+import sys
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+运行 Telegram 机器人(长轮询,适合试用;生产环境用 `python run.py serve` 的 webhook)。
+
+设置 token:
+  export TELEGRAM_BOT_TOKEN=123456:ABC...   (找 @BotFather 建机器人得到)
+  或写在不提交到 git 的配置文件里的 telegram.token(telegram: {token: ...}),用 --config 指定。
+其他 Bot API 服务器(自建或测试用的假服务器):
+  telegram.base_url: http://127.0.0.1:8081/bot   (同 python-telegram-bot 的 base_url)
+绑定身份:管理员用 /invite 姓名 生成邀请码(或导入 data/demo-people.yaml 里的),
+  干部在与机器人的私聊里发 /start 邀请码。
+群聊:管理员在群里发 /bindgroup 专班名 绑定;群里只回应命令(/cmd@机器人)和 @机器人。
+Webhook(反向代理后面):在 config 里设 telegram.webhook_url(公网 https 地址,
+  例如 https://duban.example.gov.cn/telegram/webhook)和 telegram.webhook_secret,
+  让 nginx 把该路径转发到 server.host:server.port 的 telegram.webhook_path
+  (默认 /telegram/webhook),然后运行 python run.py serve。长轮询启动时会删除 webhook。
+"""
+
+
+def add_parser(sub) -> None:
+    import argparse
+
+    parser = sub.add_parser("telegram", help="运行 Telegram 机器人(长轮询)run the Telegram bot",
+                            description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--now", help="设定起始时间(测试/演示),时钟从这里往前走, e.g. 2025-07-15T09:00")
+    parser.add_argument("--poll-timeout", type=int, help="getUpdates 长轮询秒数 (default telegram.poll_timeout)")
+    parser.set_defaults(handler=run)
+
+
+def run(config, args) -> int:
+    from telegram.error import InvalidToken, NetworkError
+
+    from bot.channels.telegram.bot import ALLOWED_UPDATES, TelegramBot
+    from bot.clock import FixedClock, parse_now
+    from bot.composition import build_app
+
+    if not config.telegram.token:
+        print("错误 error: 没有 Telegram token。请设置环境变量 TELEGRAM_BOT_TOKEN,"
+              "或在配置文件里写 telegram.token。详见 python run.py telegram --help", file=sys.stderr)
+        return 2
+    clock = FixedClock(parse_now(args.now), ticking=True) if args.now else None
+    duban = build_app(config, clock)
+    application = TelegramBot(duban).build_application(announce=True)
+    timeout = config.telegram.poll_timeout if args.poll_timeout is None else args.poll_timeout
+    try:
+        application.run_polling(poll_interval=0, timeout=timeout, allowed_updates=ALLOWED_UPDATES,
+                                close_loop=False)
+    except InvalidToken:
+        print("错误 error: Telegram 不认这个 token。请检查 TELEGRAM_BOT_TOKEN / telegram.token。", file=sys.stderr)
+        return 2
+    except NetworkError as error:
+        print(f"错误 error: 连不上 Telegram Bot API({config.telegram.base_url or 'api.telegram.org'}):{error}",
+              file=sys.stderr)
+        return 2
+    return 0
