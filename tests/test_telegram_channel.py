@@ -154,9 +154,10 @@ async def test_leader_query_list_buttons_and_pages(h):
     await bind(h, CHEN, "DEMOCHEN")
     sent = await h.say(CHEN, "财政收入")
     assert "一般公共预算收入" in texts(sent) and "3.5亿元" in texts(sent)
-    source = button(sent, "看原文")
-    sent = await h.press(CHEN, source)
-    assert "原文" in texts(sent)
+    assert "原文:预计半年度一般公共预算收入完成3.5亿元,同比增长18%" in texts(sent)
+    sent = await h.say(CHEN, "规上产值")
+    opened = await h.press(CHEN, button(await h.say(CHEN, "纠纷"), "矛盾纠纷调处成功率"))
+    assert "99.2%" in texts(opened)
     assert h.fake.answered_callbacks[-1]["text"] is None
 
     sent = await h.say(CHEN, "/tasks")
@@ -183,7 +184,7 @@ async def test_leader_query_list_buttons_and_pages(h):
 async def test_one_line_update_is_logged_once_even_when_redelivered(h):
     await bind(h, WANG, "DEMOWXM1")
     sent = await h.say(WANG, "/update 纳图电气 65% 主体厂房封顶 🎉")
-    assert "✅ 已记录(王干部" in texts(sent) and "主体厂房封顶 🎉" in texts(sent)
+    assert "✅ 已记录:纳图电气 65%" in texts(sent) and "王干部 · 今天09:00 · 主体厂房封顶 🎉" in texts(sent)
     assert update_count(h) == 1
     update_id = h.last_update_id
 

@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 
 Installer = Callable[[web.Application, Duban, NotifierRouter], bool]
 
+DUBAN_KEY = web.AppKey("duban", Duban)
+NOTIFIERS_KEY = web.AppKey("notifiers", NotifierRouter)
+
 
 def channel_installers() -> list[tuple[str, Installer]]:
     """Installers of the channels present in this build, in a fixed order."""
@@ -43,8 +46,8 @@ async def healthz(request: web.Request) -> web.Response:
 def build_web_app(duban: Duban, notifiers: Optional[NotifierRouter] = None) -> tuple[web.Application, list[str]]:
     notifiers = notifiers or NotifierRouter()
     web_app = web.Application(client_max_size=1024 * 1024)
-    web_app["duban"] = duban
-    web_app["notifiers"] = notifiers
+    web_app[DUBAN_KEY] = duban
+    web_app[NOTIFIERS_KEY] = notifiers
     web_app.router.add_get("/healthz", healthz)
     installed = [name for name, install in channel_installers() if install(web_app, duban, notifiers)]
     return web_app, installed
