@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.config import LightsConfig
@@ -197,6 +197,31 @@ def list_tasks(
 ) -> TaskPage:
     """Tasks for a list command, most urgent first, one page at a time."""
     today = now.date()
+    query, title = filter_tasks(session, now, person, which, arg)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    if which == "overdue":
+        order = (Task.deadline.asc(), Task.id)
+    else:
+        order = (light_rank_sql(today), Task.deadline.is_(None), Task.deadline.asc(), Task.id)
+    pages = max(1, math.ceil(total / page_size))
+    page = min(max(1, page), pages)
+    tasks = session.scalars(
+        query.order_by(*order).offset((page - 1) * page_size).limit(page_size)
+        .options(selectinload(Task.team), selectinload(Task.owner))
+    ).all()
+    return TaskPage(title, [(t, light_of(t, today)) for t in tasks], total, page, page_size, which, arg)
+
+
+def filter_tasks(
+    session: Session,
+    now: datetime,
+    person: Optional[Person],
+    which: str = "all",
+    arg: Optional[str] = None,
+) -> tuple[Select, str]:
+    """The query and title for a list filter (all, mine, red, team ...), shared by lists and
+    the Excel ledger export; raises InvalidInput/NotFound for a bad filter."""
+    today = now.date()
     light = light_sql(today)
     query = select(Task)
     title = LIST_FILTERS.get(which, "事项")
@@ -231,18 +256,7 @@ def list_tasks(
         title = f"{arg}"
     elif which != "all":
         raise InvalidInput(f"不认识的筛选“{which}”。")
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    if which == "overdue":
-        order = (Task.deadline.asc(), Task.id)
-    else:
-        order = (light_rank_sql(today), Task.deadline.is_(None), Task.deadline.asc(), Task.id)
-    pages = max(1, math.ceil(total / page_size))
-    page = min(max(1, page), pages)
-    tasks = session.scalars(
-        query.order_by(*order).offset((page - 1) * page_size).limit(page_size)
-        .options(selectinload(Task.team), selectinload(Task.owner))
-    ).all()
-    return TaskPage(title, [(t, light_of(t, today)) for t in tasks], total, page, page_size, which, arg)
+    return query, title
 
 
 def light_counts(session: Session, now: datetime, team_id: Optional[int] = None) -> dict[str, int]:
