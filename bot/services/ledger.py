@@ -244,8 +244,18 @@ class BadRow:
 class ImportReport:
     bad_rows: list[BadRow] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
-    rows_read: int = 0
+    task_rows: int = 0
+    indicator_rows: int = 0
     applied: bool = False
+
+    @property
+    def checked(self) -> str:
+        parts = []
+        if self.task_rows:
+            parts.append(f"事项{self.task_rows}行")
+        if self.indicator_rows:
+            parts.append(f"指标{self.indicator_rows}行")
+        return "、".join(parts) or "0行"
 
     @property
     def ok(self) -> bool:
@@ -259,8 +269,8 @@ class ImportReport:
                 lines.append(f"……另有{len(self.bad_rows) - limit}行")
             return "\n".join(lines)
         if not self.changes:
-            return f"✅ 已核对{self.rows_read}行,与系统一致,没有改动。"
-        lines = [f"✅ 已导入:核对{self.rows_read}行,改动{len(self.changes)}处:"]
+            return f"✅ 已核对{self.checked},与系统一致,没有改动。"
+        lines = [f"✅ 已导入:核对{self.checked},改动{len(self.changes)}处:"]
         lines += [f"· {change}" for change in self.changes[:limit]]
         if len(self.changes) > limit:
             lines.append(f"……另有{len(self.changes) - limit}处")
@@ -297,11 +307,13 @@ class _Sheet:
     """One worksheet as plain rows: cached values, formula flags and number formats."""
 
     def __init__(self, title: str, values: list[list[Any]], formulas: list[list[bool]],
-                 formats: list[list[str]]) -> None:
+                 formats: list[list[str]], merged: list[tuple[int, int]] = ()) -> None:
         self.title = title
         self.values = values
         self.formulas = formulas
         self.formats = formats
+        #: (first row, last row), 0-based, of each merged range
+        self.merged = list(merged)
 
 
 def check_file(path: Path) -> None:
@@ -342,7 +354,8 @@ def _read_workbook(path: Path) -> list[_Sheet]:
             formulas.append([isinstance(c.value, str) and c.value.startswith("=") or c.data_type == "f"
                              for c in raw_row])
             formats.append([c.number_format or "" for c in cached_row])
-        sheets.append(_Sheet(ws.title, values, formulas, formats))
+        merged = [(r.min_row - 1, r.max_row - 1) for r in ws.merged_cells.ranges]
+        sheets.append(_Sheet(ws.title, values, formulas, formats, merged))
     return sheets
 
 
@@ -361,7 +374,15 @@ def _find_header(sheet: _Sheet, aliases: dict[str, tuple[str, ...]], required: s
                     columns[field_] = col
                     break
         if required in columns and len(columns) >= 2:
-            return index, columns
+            # a header over several rows (merged cells downwards): data starts below all of it
+            end = max([last for first, last in sheet.merged if first == index] + [index])
+            for sub in sheet.values[index + 1:end + 1]:
+                for col, value in enumerate(sub):
+                    name = _norm_header(value)
+                    for field_, names in wanted.items():
+                        if name and name in names and field_ not in columns and col not in columns.values():
+                            columns[field_] = col
+            return end, columns
     return None
 
 
@@ -498,7 +519,7 @@ class _Validator:
                 if any(self._cell(sheet, r, cols.get(f))[0] not in (None, "") for f in ("progress", "note")):
                     self.bad(sheet, r, "缺少项目/事项名称")
                 continue
-            self.report.rows_read += 1
+            self.report.task_rows += 1
             task_id = self._tasks_by_key.get(key) if key else None
             if task_id is None and name:
                 ids = self._tasks_by_name.get(normalize_name(name), [])
@@ -587,7 +608,7 @@ class _Validator:
             key = _text(self._cell(sheet, r, cols.get("key"))[0])
             if not name and not key:
                 continue
-            self.report.rows_read += 1
+            self.report.indicator_rows += 1
             indicator = by_key.get(key) if key else None
             if indicator is None:
                 found = by_name.get(normalize_name(name), [])
