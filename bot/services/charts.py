@@ -152,7 +152,19 @@ def indicator_series(session: Session, indicator: Indicator) -> IndicatorSeries:
     return series
 
 
-def render_indicator_chart(series: IndicatorSeries, path: Path) -> Path:
+def _record_fonts(figure, fonts_used: Optional[set]) -> None:
+    """Put the font files of the figure's non-empty texts into ``fonts_used`` (for tests)."""
+    if fonts_used is None:
+        return
+    from matplotlib import font_manager
+    from matplotlib.text import Text
+
+    for text in figure.findobj(Text):
+        if text.get_text().strip():
+            fonts_used.add(font_manager.findfont(text.get_fontproperties()))
+
+
+def render_indicator_chart(series: IndicatorSeries, path: Path, fonts_used: Optional[set] = None) -> Path:
     """A bar chart 1080 px wide: values by period, yoy above bars, target line, derived bars hatched."""
     from matplotlib import rc_context
 
@@ -204,6 +216,7 @@ def render_indicator_chart(series: IndicatorSeries, path: Path) -> Path:
             figure.text(0.04, 0.04, "\n".join(notes), fontsize=9, color="#555555", va="bottom")
         path.parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(path, dpi=DPI)
+        _record_fonts(figure, fonts_used)
     return path
 
 
@@ -214,7 +227,7 @@ def indicator_chart(session: Session, indicator: Indicator, path: Path) -> tuple
 
 # ---------------------------------------------------------------- weekly brief
 
-def render_brief(brief: "WeeklyBrief", path: Path) -> Path:
+def render_brief(brief: "WeeklyBrief", path: Path, fonts_used: Optional[set] = None) -> Path:
     """The weekly brief as one image: lights by team, turned red, due next week, indicators."""
     from matplotlib import rc_context
 
@@ -253,7 +266,10 @@ def render_brief(brief: "WeeklyBrief", path: Path) -> Path:
         ax.tick_params(axis="x", labelsize=9)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=6, fontsize=9, frameon=False)
+        if teams:
+            ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=6, fontsize=9, frameon=False)
+        else:
+            ax.text(0.5, 0.5, "还没有事项", ha="center", va="center", transform=ax.transAxes)
         y -= chart_px / height + 36 / height
         for title, lines in shown:
             figure.text(0.04, y, title, fontsize=13, weight="bold", va="top")
@@ -264,4 +280,5 @@ def render_brief(brief: "WeeklyBrief", path: Path) -> Path:
             y -= 14 / height
         path.parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(path, dpi=DPI)
+        _record_fonts(figure, fonts_used)
     return path
