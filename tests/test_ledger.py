@@ -220,7 +220,7 @@ def _office_table(path: Path, formula_cached: bool = True) -> None:
             for item in src.infolist():
                 data = src.read(item.filename)
                 if item.filename == "xl/worksheets/sheet1.xml":
-                    data = re.sub(rb"<f>50\+15</f><v ?/>", b"<f>50+15</f><v>65</v>", data)
+                    data = re.sub(rb"<f>50\+15</f>(<v ?/>|<v></v>)?", b"<f>50+15</f><v>65</v>", data)
                     assert b"<v>65</v>" in data
                 dst.writestr(item, data)
         shutil.move(tmp, path)

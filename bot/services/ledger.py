@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+from copy import copy
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from bot.config import LightsConfig
 from bot.models import Indicator, IndicatorValue, Person, Task, TaskUpdate, Team
@@ -103,21 +104,36 @@ class ExportResult:
     title: str
 
 
-def _cell(ws, value, *, fill: Optional[str] = None, bold: bool = False, number_format: Optional[str] = None,
-          wrap: bool = False):
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font, PatternFill
+class _Styles:
+    """Styled write-only cells. Styles are registered once per look and their style array is
+    copied to each new cell: assigning Font/Fill objects per cell is what makes openpyxl slow."""
 
-    cell = WriteOnlyCell(ws, value=value)
-    if fill:
-        cell.fill = PatternFill("solid", start_color=fill, end_color=fill)
-    if bold:
-        cell.font = Font(bold=True)
-    if number_format:
-        cell.number_format = number_format
-    if wrap:
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-    return cell
+    def __init__(self, ws) -> None:
+        self.ws = ws
+        self._protos: dict[tuple, Any] = {}
+
+    def cell(self, value, *, fill: Optional[str] = None, bold: bool = False,
+             number_format: Optional[str] = None, wrap: bool = False):
+        from openpyxl.cell import WriteOnlyCell
+
+        look = (fill, bold, number_format, wrap)
+        proto = self._protos.get(look)
+        if proto is None:
+            from openpyxl.styles import Alignment, Font, PatternFill
+
+            proto = WriteOnlyCell(self.ws)
+            if fill:
+                proto.fill = PatternFill("solid", start_color=fill, end_color=fill)
+            if bold:
+                proto.font = Font(bold=True)
+            if number_format:
+                proto.number_format = number_format
+            if wrap:
+                proto.alignment = Alignment(wrap_text=True, vertical="top")
+            self._protos[look] = proto
+        cell = WriteOnlyCell(self.ws, value=value)
+        cell._style = copy(proto._style)
+        return cell
 
 
 def _setup_sheet(ws, columns: list[tuple[str, int]], hide_last: bool = True) -> None:
@@ -178,18 +194,20 @@ def export_ledger(session: Session, now: datetime, out_path: Path, person: Optio
     workbook = Workbook(write_only=True)
     ws = workbook.create_sheet(TASK_SHEET)
     _setup_sheet(ws, TASK_COLUMNS)
-    ws.append([_cell(ws, name, fill=HEADER_FILL, bold=True) for name, _ in TASK_COLUMNS])
+    styles = _Styles(ws)
+    _cell = styles.cell
+    ws.append([_cell(name, fill=HEADER_FILL, bold=True) for name, _ in TASK_COLUMNS])
     count = 0
     for (_id, key, category, name, lead_unit, team, owner, deadline, progress, light, note,
          updated) in rows:
         count += 1
         ws.append([
-            count, category, name, lead_unit or team or "", owner or "",
-            _cell(ws, deadline, number_format=DATE_FORMAT) if deadline else "",
-            _cell(ws, progress / 100.0, number_format=PERCENT_FORMAT) if progress is not None else "",
-            _cell(ws, LIGHT_NAMES[light], fill=LIGHT_FILLS[light]),
-            _cell(ws, note or "", wrap=True),
-            _cell(ws, _naive(updated), number_format=DATETIME_FORMAT) if updated else "",
+            count, category, name, lead_unit or team, owner,
+            _cell(deadline, number_format=DATE_FORMAT) if deadline else None,
+            _cell(progress / 100.0, number_format=PERCENT_FORMAT) if progress is not None else None,
+            _cell(LIGHT_NAMES[light], fill=LIGHT_FILLS[light]),
+            _cell(note, wrap=True) if note else None,
+            _cell(_naive(updated), number_format=DATETIME_FORMAT) if updated else None,
             key,
         ])
     indicators = 0
@@ -204,7 +222,8 @@ def export_ledger(session: Session, now: datetime, out_path: Path, person: Optio
 def _write_indicators(workbook, session: Session) -> int:
     ws = workbook.create_sheet(INDICATOR_SHEET)
     _setup_sheet(ws, INDICATOR_COLUMNS)
-    ws.append([_cell(ws, name, fill=HEADER_FILL, bold=True) for name, _ in INDICATOR_COLUMNS])
+    _cell = _Styles(ws).cell
+    ws.append([_cell(name, fill=HEADER_FILL, bold=True) for name, _ in INDICATOR_COLUMNS])
     query = (select(Indicator, IndicatorValue)
              .outerjoin(IndicatorValue, IndicatorValue.indicator_id == Indicator.id)
              .order_by(Indicator.sort_order, Indicator.id, IndicatorValue.period_end)
@@ -216,12 +235,12 @@ def _write_indicators(workbook, session: Session) -> int:
         gap = answer.gap_pp
         ws.append([
             indicator.name, indicator.unit,
-            value.period_label if value else "",
-            (value.value if value.value is not None else "") if value else "",
-            _cell(ws, value.yoy_pct / 100.0, number_format="0.0%") if value and value.yoy_pct is not None else "",
-            indicator.target if indicator.target is not None else "",
-            _cell(ws, completion / 100.0, number_format="0.0%") if completion is not None else "",
-            round(gap, 1) if gap is not None else "",
+            value.period_label if value else None,
+            value.value if value else None,
+            _cell(value.yoy_pct / 100.0, number_format="0.0%") if value and value.yoy_pct is not None else None,
+            indicator.target if indicator.target is not None else None,
+            _cell(completion / 100.0, number_format="0.0%") if completion is not None else None,
+            round(gap, 1) if gap is not None else None,
             indicator.key,
         ])
         count += 1
@@ -488,12 +507,20 @@ class _Validator:
 
     # -- tasks
     def _task_index(self) -> None:
+        """Every task, its owner and its latest note, each in one query (not one per row)."""
         if self._tasks_by_key is not None:
             return
-        self._tasks_by_key, self._tasks_by_name = {}, {}
-        for id_, key, name in self.session.execute(select(Task.id, Task.key, Task.name)):
-            self._tasks_by_key[key] = id_
-            self._tasks_by_name.setdefault(normalize_name(name), []).append(id_)
+        self._tasks_by_key, self._tasks_by_name, self._tasks = {}, {}, {}
+        for task in self.session.scalars(select(Task).options(selectinload(Task.owner))):
+            self._tasks[task.id] = task
+            self._tasks_by_key[task.key] = task.id
+            self._tasks_by_name.setdefault(normalize_name(task.name), []).append(task.id)
+        self._notes: dict[int, str] = {}
+        for task_id, note in self.session.execute(
+                select(TaskUpdate.task_id, TaskUpdate.note).where(TaskUpdate.note.is_not(None))
+                .order_by(TaskUpdate.task_id, TaskUpdate.created_at, TaskUpdate.id)):
+            self._notes[task_id] = note
+        self._people = {p.name: p for p in self.session.scalars(select(Person))}
 
     def _cell(self, sheet: _Sheet, r: int, c: Optional[int]) -> tuple[Any, bool, str]:
         if c is None or c >= len(sheet.values[r]):
@@ -534,7 +561,7 @@ class _Validator:
                 self.bad(sheet, r, f"与第{seen[task_id]}行是同一事项")
                 continue
             seen[task_id] = r + 1
-            task = self.session.get(Task, task_id)
+            task = self._tasks[task_id]
             change = _TaskChange(r + 1, task)
             ok = True
             value, _, fmt = self._cell(sheet, r, cols.get("progress"))
@@ -561,7 +588,7 @@ class _Validator:
                 if len(note) > 1000:
                     self.bad(sheet, r, f"最新进展太长({len(note)}字),请控制在1000字以内")
                     ok = False
-                elif note != (self._latest_note(task) or ""):
+                elif note != self._notes.get(task.id, ""):
                     change.note = note
             value = self._cell(sheet, r, cols.get("deadline"))[0]
             if value not in (None, "") and _text(value) not in ("未定", "—", "-"):
@@ -576,7 +603,7 @@ class _Validator:
             owner_name = _text(self._cell(sheet, r, cols.get("owner"))[0])
             current_owner = task.owner.name if task.owner else ""
             if owner_name and owner_name != current_owner:
-                person = self.session.scalar(select(Person).where(Person.name == owner_name))
+                person = self._people.get(owner_name)
                 if person is None:
                     self.bad(sheet, r, f"责任人“{owner_name}”不在人员名单里")
                     ok = False
@@ -584,11 +611,6 @@ class _Validator:
                     change.owner = person
             if ok and (change.progress is not None or change.note or change.set_deadline or change.owner):
                 self.task_changes.append(change)
-
-    def _latest_note(self, task: Task) -> Optional[str]:
-        return self.session.scalar(
-            select(TaskUpdate.note).where(TaskUpdate.task_id == task.id, TaskUpdate.note.is_not(None))
-            .order_by(TaskUpdate.created_at.desc(), TaskUpdate.id.desc()).limit(1))
 
     # -- indicators
     def indicators(self, sheet: _Sheet, header: int, cols: dict[str, int]) -> None:
