@@ -360,21 +360,23 @@ def _read_workbook(path: Path) -> list[_Sheet]:
     check_file(path)
     try:
         cached = load_workbook(path, data_only=True)
-        raw = load_workbook(path, data_only=False)
+        raw = load_workbook(path, data_only=False, read_only=True)  # only to see formulas
     except Exception as exc:  # noqa: BLE001 - any parse failure means "not a workbook"
         logger.info("not a workbook %s: %s", path, exc)
         raise InvalidInput("这不是 Excel 工作簿(.xlsx),或文件已损坏,无法导入。") from None
     sheets = []
     for ws in cached.worksheets:
-        raw_ws = raw[ws.title]
+        raw_rows = raw[ws.title].iter_rows(min_row=1, values_only=True)
         values, formulas, formats = [], [], []
-        for cached_row, raw_row in zip(ws.iter_rows(), raw_ws.iter_rows()):
+        for cached_row in ws.iter_rows(min_row=1):
+            raw_row = next(raw_rows, ()) or ()
             values.append([c.value for c in cached_row])
-            formulas.append([isinstance(c.value, str) and c.value.startswith("=") or c.data_type == "f"
-                             for c in raw_row])
+            formulas.append([c < len(raw_row) and isinstance(raw_row[c], str) and raw_row[c].startswith("=")
+                             for c in range(len(cached_row))])
             formats.append([c.number_format or "" for c in cached_row])
         merged = [(r.min_row - 1, r.max_row - 1) for r in ws.merged_cells.ranges]
         sheets.append(_Sheet(ws.title, values, formulas, formats, merged))
+    raw.close()
     return sheets
 
 
