@@ -85,3 +85,32 @@ def test_empty_database_brief(tmp_path, clock):
         brief = reports.weekly_brief(s, clock.now(), app.config)
     assert brief.teams == [] and "**本周转红(0)**\n无" in brief.as_text()
     assert Image.open(charts.render_brief(brief, tmp_path / "b.png")).size[0] == 1080
+
+
+def test_brief_on_wecom_is_a_text_card(sqlite_app, clock):
+    from bot.models import Person
+    from handlers.context import Ctx
+    from handlers.ledgers import cmd_brief
+    from handlers.messages import Incoming
+
+    with sqlite_app.sessions() as s:
+        person = s.scalar(select(Person).where(Person.name == "陈主任"))
+        msg = Incoming(channel="wecom", chat_id="chen", user_id="chen")
+        reply = cmd_brief(Ctx(sqlite_app, s, clock.now(), msg, person), "")
+    assert reply.files == [] and reply.text.startswith("**雕庄街道督办周报**")
+
+
+def test_cli_chart_and_brief(sqlite_app, tmp_path, capsys):
+    import run
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database:\n  url: {sqlite_app.config.database.url}\n", encoding="utf-8")
+    out = tmp_path / "社零.png"
+    assert run.main(["--config", str(config), "chart", "社零", str(out)]) == 0
+    assert Image.open(out).size[0] == 1080
+    assert run.main(["--config", str(config), "chart", "没有这个", str(out)]) == 2
+    picture = tmp_path / "brief.png"
+    assert run.main(["--config", str(config), "brief", "--now", "2025-07-15T09:00", str(picture)]) == 0
+    printed = capsys.readouterr().out
+    assert "**雕庄街道督办周报**(07-08~07-15)" in printed and "没有找到指标“没有这个”" in printed
+    assert Image.open(picture).size[0] == 1080
