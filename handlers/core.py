@@ -119,6 +119,12 @@ def _route(ctx: Ctx) -> list[Reply]:
     elif conv is not None and command is not None and command[0] != "cancel":
         ctx.end_conversation()  # a new command leaves the unfinished dialogue
 
+    if command is None and msg.attachments:
+        from handlers.registry import ATTACHMENTS
+
+        for attachment in msg.attachments:
+            if attachment.kind in ATTACHMENTS:
+                return _as_list(ATTACHMENTS[attachment.kind](ctx, attachment))
     if command:
         name, args = command
         entry = COMMANDS.get(name)

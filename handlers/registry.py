@@ -7,7 +7,8 @@ Order of handling (see handlers.core._route), and why:
 4. button presses, checked against their signature before anything else is read;
 5. a dialogue in progress takes plain text (a command ends the dialogue instead);
 6. commands, by /name or by their Chinese word at the start of the message;
-7. anything else is a question: an indicator or a task by name.
+7. an attachment with a handler in ATTACHMENTS (an .xlsx ledger from an admin) goes there;
+8. anything else is a question: an indicator or a task by name.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Callable
 
 from handlers import commands as c
 from handlers import flows as f
+from handlers import ledgers as lg
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ _COMMAND_LIST = [
     Command("task", c.cmd_task, ("事项卡",)),
     Command("update", c.cmd_update, ("报进展", "进展", "更新")),
     Command("due", c.cmd_due, ("临期", "到期")),
+    Command("export", lg.cmd_export, ("导出台账", "导出", "台账")),
+    Command("chart", lg.cmd_chart, ("趋势", "趋势图")),
+    Command("brief", lg.cmd_brief, ("周报",)),
     Command("cancel", c.cmd_cancel, ("取消",), hidden=True),
     Command("whoami", c.cmd_whoami, ("我是谁",)),
     Command("invite", c.cmd_invite, ("邀请",), admin_only=True),
@@ -48,6 +53,12 @@ COMMANDS: dict[str, Command] = {cmd.name: cmd for cmd in _COMMAND_LIST}
 WORDS: dict[str, str] = {word: cmd.name for cmd in _COMMAND_LIST for word in cmd.words}
 PUBLIC_COMMANDS = {"start", "help"}
 GROUP_UNBOUND_COMMANDS = {"bindgroup", "help"}
+
+# Attachments by kind (Attachment.kind), when the message is not a command and no dialogue
+# took it: documents are ledgers to import (admins only; photos belong to 报进展).
+ATTACHMENTS: dict[str, Callable] = {
+    "document": lg.on_document,
+}
 
 # Button actions: the first part of the signed button data.
 CALLBACKS: dict[str, Callable] = {

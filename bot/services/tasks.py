@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.config import LightsConfig
@@ -223,39 +223,7 @@ def list_tasks(
 ) -> TaskPage:
     """Tasks for a list command, most urgent first, one page at a time."""
     today = now.date()
-    query = select(Task.id)
-    title = LIST_FILTERS.get(which, "事项")
-    if which == "mine":
-        if person is None:
-            raise InvalidInput("请先绑定身份。")
-        mine = Task.owner_id == person.id
-        if person.team_id is not None:
-            mine = or_(mine, Task.team_id == person.team_id)
-        query = query.where(mine, Task.status != STATUS_DONE)
-    elif which == "overdue":
-        query = query.where(Task.status == STATUS_ACTIVE, Task.deadline < today)
-    elif which in (RED, YELLOW):
-        query = query.where(light_filter(which, today))
-    elif which in ("week", "due"):
-        days = int(arg) if arg else 7
-        if days < 0 or days > 366:
-            raise InvalidInput("天数要在 0 到 366 之间。")
-        query = query.where(Task.status == STATUS_ACTIVE, Task.deadline >= today,
-                            Task.deadline <= today + timedelta(days=days))
-        title = f"{days}天内到期" if which == "due" else title
-    elif which == "done":
-        query = query.where(Task.status == STATUS_DONE)
-    elif which == "team":
-        team = find_team(session, arg or "")
-        if team is None:
-            raise NotFound(f"没有找到专班“{arg}”。")
-        query = query.where(Task.team_id == team.id)
-        title = f"{team.name}事项"
-    elif which == "category":
-        query = query.where(Task.category == arg)
-        title = f"{arg}"
-    elif which != "all":
-        raise InvalidInput(f"不认识的筛选“{which}”。")
+    query, title = filter_tasks(session, now, person, which, arg, select(Task.id))
     cache_key = (str(session.get_bind().url), tasks_version(session), today, which, arg,
                  person.id if which == "mine" and person else None, page, page_size)
     cached = _LIST_CACHE.get(cache_key)
@@ -296,6 +264,51 @@ def _load_page(session: Session, ids: list[int], today: date) -> list[tuple[Task
     return [(by_id[i], light_of(by_id[i], today)) for i in ids if i in by_id]
 
 
+def filter_tasks(
+    session: Session,
+    now: datetime,
+    person: Optional[Person],
+    which: str = "all",
+    arg: Optional[str] = None,
+    query: Optional[Select] = None,
+) -> tuple[Select, str]:
+    """The query and title for a list filter (all, mine, red, team ...), shared by lists and
+    the Excel ledger export; raises InvalidInput/NotFound for a bad filter."""
+    today = now.date()
+    query = select(Task) if query is None else query
+    title = LIST_FILTERS.get(which, "事项")
+    if which == "mine":
+        if person is None:
+            raise InvalidInput("请先绑定身份。")
+        mine = Task.owner_id == person.id
+        if person.team_id is not None:
+            mine = or_(mine, Task.team_id == person.team_id)
+        query = query.where(mine, Task.status != STATUS_DONE)
+    elif which == "overdue":
+        query = query.where(Task.status == STATUS_ACTIVE, Task.deadline < today)
+    elif which in (RED, YELLOW):
+        query = query.where(light_filter(which, today))
+    elif which in ("week", "due"):
+        days = int(arg) if arg else 7
+        if days < 0 or days > 366:
+            raise InvalidInput("天数要在 0 到 366 之间。")
+        query = query.where(Task.status == STATUS_ACTIVE, Task.deadline >= today,
+                            Task.deadline <= today + timedelta(days=days))
+        title = f"{days}天内到期" if which == "due" else title
+    elif which == "done":
+        query = query.where(Task.status == STATUS_DONE)
+    elif which == "team":
+        team = find_team(session, arg or "")
+        if team is None:
+            raise NotFound(f"没有找到专班“{arg}”。")
+        query = query.where(Task.team_id == team.id)
+        title = f"{team.name}事项"
+    elif which == "category":
+        query = query.where(Task.category == arg)
+        title = f"{arg}"
+    elif which != "all":
+        raise InvalidInput(f"不认识的筛选“{which}”。")
+    return query, title
 
 
 def light_counts(session: Session, now: datetime, team_id: Optional[int] = None) -> dict[str, int]:
