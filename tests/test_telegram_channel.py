@@ -15,6 +15,7 @@ import pytest_asyncio
 from aiohttp import ClientSession, web
 from sqlalchemy import func, select
 
+from bot.channels.server import NOTIFIERS_KEY
 from bot.channels.telegram.bot import EDITED_REPLY, TelegramBot, split_text, utf16_units
 from bot.channels.telegram.notifier import TelegramNotifier
 from bot.channels.server import build_web_app
@@ -407,7 +408,7 @@ async def test_webhook_checks_secret_token(sqlite_app):
         config.webhook_secret = "s3cret-Token_1"
         config.webhook_url = f"http://127.0.0.1:{port}/telegram/webhook"
         web_app, installed = build_web_app(sqlite_app)
-        assert "telegram" in installed and "telegram" in web_app["notifiers"].channels()
+        assert "telegram" in installed and "telegram" in web_app[NOTIFIERS_KEY].channels()
         runner = web.AppRunner(web_app)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()

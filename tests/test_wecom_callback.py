@@ -11,6 +11,7 @@ import pytest_asyncio
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import select
 
+from bot.channels.server import NOTIFIERS_KEY
 from bot.channels.wecom.crypto import WeComCrypto
 from bot.models import ChatIdentity, InboundSeen
 from tests.conftest import make_app
@@ -265,7 +266,7 @@ async def test_reminder_push_through_the_notifier_router(bot):
     from handlers.messages import Button, Reply
 
     await _bind(bot, "wang", "DEMOWXM1")
-    router = bot.web_app["notifiers"]
+    router = bot.web_app[NOTIFIERS_KEY]
     assert {"wecom", "wecom_robot"} <= router.channels()
     reminder = Reply("⏰ 提醒:纳图电气 明天截止,当前进度未报。",
                      buttons=[[Button("报进展", bot.app.sign("u", 1)), Button("稍后提醒", bot.app.sign("u", 1))]])
