@@ -16,6 +16,7 @@ from typing import Callable
 
 from handlers import commands as c
 from handlers import flows as f
+from handlers import reminders as r
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,11 @@ _COMMAND_LIST = [
     Command("due", c.cmd_due, ("临期", "到期")),
     Command("cancel", c.cmd_cancel, ("取消",), hidden=True),
     Command("whoami", c.cmd_whoami, ("我是谁",)),
+    Command("remind", r.cmd_remind, ("提醒设置",)),
+    Command("extend", r.cmd_extend, ("申请延期", "延期")),
+    Command("approve", r.cmd_approve, ("同意延期", "批准延期")),
+    Command("refuse", r.cmd_refuse, ("不同意延期", "驳回延期")),
+    Command("snooze", r.cmd_snooze, ("稍后提醒", "稍后")),
     Command("invite", c.cmd_invite, ("邀请",), admin_only=True),
     Command("bindgroup", c.cmd_bindgroup, ("绑定群",), admin_only=True),
 ]
@@ -57,6 +63,10 @@ CALLBACKS: dict[str, Callable] = {
     "u": f.cb_update,      # start reporting progress on a task
     "g": f.cb_guided,      # guided update steps: dialogue id, action, arg
     "c": f.cb_confirm,     # confirm a lower progress
+    "rm": r.cb_remind,     # reminder settings: off for a week / on
+    "sz": r.cb_snooze,     # snooze a pushed reminder: outbox id, 1h | am
+    "ex": r.cb_extend,     # ask for an extension: task id, milestone id (0 = the task)
+    "ea": r.cb_decide,     # decide an extension request: request id, y | n
 }
 
 
