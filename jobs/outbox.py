@@ -106,6 +106,15 @@ class ReminderRunner:
         finally:
             session.close()
 
+    def later_today(self, now: Optional[datetime] = None) -> list[svc.Due]:
+        """Occasions still ahead today (not recorded), for the console demo's preview."""
+        now = now or self.app.clock.now()
+        end = datetime.combine(now.date(), datetime.max.time(), tzinfo=now.tzinfo)
+        with self.app.sessions() as session:
+            dues = svc.due_reminders(session, end, self.app.config, self.calendar)
+            known = svc.existing_keys(session, (d.dedupe_key for d in dues))
+        return [d for d in dues if d.due_at > now and d.dedupe_key not in known]
+
     async def tick_async(self) -> None:
         try:
             new = await asyncio.to_thread(self.tick)
