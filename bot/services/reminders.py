@@ -204,7 +204,8 @@ def due_reminders(
             out.extend(_deadline_dues(session, day, now, rc, calendar, people))
             out.extend(_escalation_dues(session, day, now, rc, calendar, people))
             if day.weekday() == rc.stale_nudge_weekday:
-                out.extend(_stale_dues(session, day, now, rc, calendar, people))
+                stale_days = config.lights.stale_days if isinstance(config, Config) else None
+                out.extend(_stale_dues(session, day, now, rc, calendar, people, stale_days))
     out.extend(_digest_dues(session, today, now, rc, calendar, people))
     out.extend(_brief_dues(session, today, now, rc, calendar, people))
     out = [d for d in out if d.due_at <= now]
@@ -321,21 +322,25 @@ def _escalation_dues(session, day, now, rc, calendar, people) -> list[Due]:
     return out
 
 
-def _stale_dues(session, day, now, rc, calendar, people) -> list[Due]:
+def _stale_dues(session, day, now, rc, calendar, people, stale_days=None) -> list[Due]:
     cutoff = calendar.add_workdays(day, -rc.stale_nudge_workdays)
     limit = at(cutoff + timedelta(days=1), time(0, 0))
-    rows = session.execute(
-        select(Task.id, Task.name, Task.last_activity_at, Task.owner_id, Task.team_id)
-        .where(Task.status == STATUS_ACTIVE, Task.last_activity_at < limit)
-    ).all()
+    query = (select(Task.id, Task.name, Task.last_activity_at, Task.owner_id, Task.team_id)
+             .where(Task.status == STATUS_ACTIVE, Task.last_activity_at < limit))
+    if stale_days is not None:  # stale_on = last activity day + stale_days, and it is indexed
+        query = query.where(Task.stale_on <= cutoff + timedelta(days=stale_days))
+    rows = session.execute(query).all()
     out: list[Due] = []
+    counts: dict[date, int] = {}
     for task_id, name, last, owner_id, team_id in rows:
         person_id = people.responsible(owner_id, team_id)
         if person_id is None:
             continue
         person = people.people[person_id]
-        last_day = last.astimezone(OFFICE_TZ).date()
-        n = calendar.workdays_between(last_day, day)
+        last_day = last.date()  # AwareDateTime gives office time
+        n = counts.get(last_day)
+        if n is None:
+            n = counts[last_day] = calendar.workdays_between(last_day, day)
         text = (f"📝 该报进展了\n📌 {name}\n已有{n}个工作日没有更新(上次 {last_day.month}月{last_day.day}日)。"
                 "\n请发“报进展”说一句现在的情况。")
         out.append(Due(f"st:{task_id}:{day}:{person_id}", "stale", person_id,
@@ -385,25 +390,41 @@ def _brief_dues(session, today, now, rc, calendar, people) -> list[Due]:
 
 # ---------------------------------------------------------------- digest and brief content
 
-def digest_text(session: Session, now: datetime, team_id: int, due_days: int = 7) -> Optional[str]:
-    """A team lead's digest: overdue, red, yellow and due-soon items, most urgent first;
-    None when there is nothing to say."""
+def digest_texts(session: Session, now: datetime, team_ids: Iterable[int],
+                 due_days: int = 7) -> dict[int, str]:
+    """Team leads' digests (one query for all the teams): overdue, red, yellow and due-soon
+    items, most urgent first. Teams with nothing to say are left out."""
+    team_ids = sorted(set(team_ids))
+    if not team_ids:
+        return {}
     today = now.astimezone(OFFICE_TZ).date()
     light = light_sql(today)
     soon = today + timedelta(days=due_days)
     rows = session.execute(
-        select(Task.name, Task.deadline, light)
-        .where(Task.team_id == team_id, Task.status == STATUS_ACTIVE,
+        select(Task.team_id, Task.name, Task.deadline, light)
+        .where(Task.team_id.in_(team_ids), Task.status == STATUS_ACTIVE,
                or_(light.in_((RED, YELLOW)), and_(Task.deadline >= today, Task.deadline <= soon)))
-        .order_by(light_rank_sql(today), Task.deadline.is_(None), Task.deadline, Task.id)
+        .order_by(Task.team_id, light_rank_sql(today), Task.deadline.is_(None), Task.deadline, Task.id)
     ).all()
-    if not rows:
-        return None
-    team = session.get(Team, team_id)
+    by_team: dict[int, list] = {}
+    for team_id, name, deadline, color in rows:
+        by_team.setdefault(team_id, []).append((name, deadline, color))
+    names = dict(session.execute(select(Team.id, Team.name).where(Team.id.in_(list(by_team)))).all())
+    return {team_id: _digest_body(names.get(team_id, ""), items, today, due_days)
+            for team_id, items in by_team.items()}
+
+
+def digest_text(session: Session, now: datetime, team_id: int, due_days: int = 7) -> Optional[str]:
+    """One team lead's digest; None when there is nothing to say."""
+    return digest_texts(session, now, [team_id], due_days).get(team_id)
+
+
+def _digest_body(team: str, rows: list, today: date, due_days: int) -> str:
+    soon = today + timedelta(days=due_days)
     overdue = sum(1 for _, d, _ in rows if d is not None and d < today)
     reds = sum(1 for _, _, c in rows if c == RED)
     yellows = sum(1 for _, _, c in rows if c == YELLOW)
-    head = f"📋 {team.name if team else ''}今日督办({today.month}月{today.day}日)"
+    head = f"📋 {team}今日督办({today.month}月{today.day}日)"
     counts = f"逾期{overdue} · 红灯{reds} · 黄灯{yellows} · {due_days}天内到期" \
              f"{sum(1 for _, d, _ in rows if d is not None and today <= d <= soon)}"
     lines = [head, counts]
@@ -458,11 +479,16 @@ def brief_text(session: Session, now: datetime) -> Optional[str]:
 def fill_content(session: Session, dues: Sequence[Due], now: datetime, rc: RemindersConfig) -> list[Due]:
     """Digests and briefs get their text now; empty ones are dropped (nothing to say)."""
     out = []
+    digests = digest_texts(session, now, [d.extra["team_id"] for d in dues if d.kind == "digest"],
+                           rc.digest_due_days)
+    brief: Optional[str] = None
     for d in dues:
         if d.kind == "digest":
-            d.text = digest_text(session, now, d.extra.pop("team_id"), rc.digest_due_days) or ""
+            d.text = digests.get(d.extra.pop("team_id"), "")
         elif d.kind == "brief":
-            d.text = brief_text(session, now) or ""
+            if brief is None:
+                brief = brief_text(session, now) or ""
+            d.text = brief
         if d.text:
             out.append(d)
     return out
@@ -470,12 +496,13 @@ def fill_content(session: Session, dues: Sequence[Due], now: datetime, rc: Remin
 
 # ---------------------------------------------------------------- the outbox
 
-def _insert(session: Session):
+def _insert(session: Session, target=OutboxMessage):
+    """INSERT for the session's dialect, which knows ON CONFLICT DO NOTHING."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(OutboxMessage)
+    return insert(target)
 
 
 def existing_keys(session: Session, keys: Iterable[str]) -> set[str]:
@@ -506,9 +533,11 @@ def enqueue(session: Session, dues: Sequence[Due], now: datetime,
         rows = [dict(dedupe_key=d.dedupe_key, kind=d.kind, person_id=d.person_id, task_id=d.task_id,
                      payload=d.payload(), due_at=d.due_at, created_at=now, status=PENDING,
                      attempts=0, next_attempt_at=d.due_at, late=d.late) for d in chunk]
-        stmt = _insert(session).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        stmt = stmt.returning(OutboxMessage.dedupe_key)
-        keys = set(session.scalars(stmt))
+        table = OutboxMessage.__table__
+        stmt = _insert(session, table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        stmt = stmt.returning(table.c.dedupe_key)
+        # Core executemany ("insertmanyvalues"): one round trip per batch, only inserted keys return
+        keys = set(session.connection().execute(stmt, rows).scalars())
         inserted.extend(d for d in chunk if d.dedupe_key in keys)
     return inserted
 
