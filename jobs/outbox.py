@@ -146,10 +146,10 @@ class ReminderRunner:
                                            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)))
         return token, claimed
 
-    def _address(self, session, person: Person) -> Optional[tuple[str, str]]:
+    def _address(self, person: Person, identities: list[ChatIdentity]) -> Optional[tuple[str, str]]:
+        """Where to push: the preferred running channel the person is bound to (latest binding
+        first), else the console by name when the console notifier runs."""
         available = self.notifiers.channels()
-        identities = session.scalars(select(ChatIdentity).where(ChatIdentity.person_id == person.id)
-                                     .order_by(ChatIdentity.bound_at.desc(), ChatIdentity.id.desc())).all()
         for channel in CHANNEL_PREFERENCE:
             for identity in identities:
                 if identity.channel == channel and channel in available:
@@ -194,8 +194,14 @@ class ReminderRunner:
         with self.app.sessions.begin() as session:
             rows = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))
                                    .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)).all()
+            person_ids = {row.person_id for row in rows if row.person_id}
+            people = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(person_ids)))}
+            identities: dict[int, list[ChatIdentity]] = {}
+            for identity in session.scalars(select(ChatIdentity).where(ChatIdentity.person_id.in_(person_ids))
+                                            .order_by(ChatIdentity.bound_at.desc(), ChatIdentity.id.desc())):
+                identities.setdefault(identity.person_id, []).append(identity)
             for row in rows:
-                person = session.get(Person, row.person_id) if row.person_id else None
+                person = people.get(row.person_id) if row.person_id else None
                 if person is None or not person.active:
                     row.status, row.last_error = svc.SKIPPED, "no such person"
                     report.skipped.append(row.id)
@@ -228,7 +234,7 @@ class ReminderRunner:
                         continue
                     row.payload = {**(row.payload or {}), "text": text}
                     late = True
-                address = self._address(session, person)
+                address = self._address(person, identities.get(person.id, []))
                 if address is None:
                     row.status, row.last_error = svc.NO_ADDRESS, "no bound chat on a running channel"
                     report.skipped.append(row.id)

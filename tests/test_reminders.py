@@ -369,13 +369,19 @@ def test_weekly_brief_on_monday_for_leaders(december):
 
 def test_stale_nudge_on_friday(december):
     app = december
-    task_id = add_task(app, "quiet", None, last_activity=parse_now("2025-12-01T10:00"))
+    add_task(app, "quiet", None, last_activity=parse_now("2025-12-01T10:00"))
+    add_task(app, "fresh", None, last_activity=parse_now("2025-12-10T10:00"))
     runner, rec = runner_for(app)
     walk(app, runner, "2025-12-04", "2025-12-12")
-    rows = sent_rows(app, "stale", task_id)
-    # Friday Dec 5 is only 4 working days after Monday Dec 1; Friday Dec 12 is 9
-    assert [r.sent_at.date() for r in rows] == [date(2025, 12, 12)]
-    assert "已有9个工作日没有更新" in _push_for(rec, "测试事项quiet").text
+    nudges = [(c, r.text) for c, r in rec.sent if r.text.startswith("📝")]
+    # Friday Dec 5 is only 4 working days after Monday Dec 1; Friday Dec 12 is 9.
+    # One message per person, listing their quiet tasks (王干部 also owns 纳图电气).
+    mine = [t for c, t in nudges if c == "王干部"]
+    assert len(mine) == 1
+    assert "2个事项超过5个工作日没有更新" in mine[0]
+    assert "📌 测试事项quiet(9个工作日,上次 12月1日)" in mine[0] and "纳图电气" in mine[0]
+    assert "测试事项fresh" not in mine[0]
+    assert sent_rows(app, "stale")[0].sent_at == parse_now("2025-12-12T09:00")
 
 
 # ---------------------------------------------------------------- settings and quiet hours
@@ -612,3 +618,33 @@ def test_cli_dry_run_lists_what_would_be_sent(capsys):
     assert "将发送(演算,未记录)" in out
     assert "deadline   → 李组长 ⏰ 到期提醒:今天到期" in out
     assert "deadline   → 周组长 ⏰ 到期提醒:今天到期" in out
+
+
+def test_scheduler_runs_tick_and_delivery_in_shanghai_time(december):
+    """The APScheduler jobs do the same work: the first run at start-up is the catch-up."""
+    from jobs.scheduler import build_scheduler
+
+    app = december
+    add_task(app, "sch", date(2025, 12, 15))
+    app.clock.set(parse_now("2025-12-10T09:00"))
+    rec = Recorder()
+    router = NotifierRouter()
+    router.register("console", rec)
+
+    async def main():
+        scheduler, runner = build_scheduler(app, router)
+        assert str(scheduler.timezone) == "Asia/Shanghai"
+        assert {job.id for job in scheduler.get_jobs()} == {"reminders-tick", "outbox-deliver"}
+        scheduler.start()
+        try:
+            for _ in range(200):
+                if about(rec, "sch"):
+                    break
+                await asyncio.sleep(0.05)
+                if not rec.sent:
+                    await runner.deliver_async()
+        finally:
+            scheduler.shutdown(wait=False)
+
+    asyncio.run(main())
+    assert len(about(rec, "sch")) == 1

@@ -13,7 +13,8 @@ Kinds and their dedupe keys (who, what, which occasion):
 * ``deadline``   T-3 / T-1 / on the day (working days) of a task's deadline, at the
   recipient's remind time: ``dl:<task>:<deadline>:<k>:<person>``;
 * ``milestone``  same for an open milestone's ``due``: ``ms:<milestone>:<due>:<k>:<person>``;
-* ``stale``      no update for N working days, on the nudge weekday: ``st:<task>:<day>:<person>``;
+* ``stale``      no update for N working days, on the nudge weekday, one message per
+  person listing their quiet tasks: ``st:<person>:<day>``;
 * ``digest``     a team lead's daily digest: ``dg:<person>:<day>``;
 * ``brief``      a leader's weekly brief: ``wb:<person>:<iso week>``;
 * ``escalation`` overdue by N working days: ``es:<task>:<deadline>:<N>:<person>``;
@@ -323,28 +324,43 @@ def _escalation_dues(session, day, now, rc, calendar, people) -> list[Due]:
 
 
 def _stale_dues(session, day, now, rc, calendar, people, stale_days=None) -> list[Due]:
+    """One nudge per person listing their tasks with no update for N working days."""
     cutoff = calendar.add_workdays(day, -rc.stale_nudge_workdays)
-    limit = at(cutoff + timedelta(days=1), time(0, 0))
-    query = (select(Task.id, Task.name, Task.last_activity_at, Task.owner_id, Task.team_id)
-             .where(Task.status == STATUS_ACTIVE, Task.last_activity_at < limit))
-    if stale_days is not None:  # stale_on = last activity day + stale_days, and it is indexed
-        query = query.where(Task.stale_on <= cutoff + timedelta(days=stale_days))
-    rows = session.execute(query).all()
-    out: list[Due] = []
-    counts: dict[date, int] = {}
-    for task_id, name, last, owner_id, team_id in rows:
+    if stale_days is not None:
+        # stale_on = day of the last activity + stale_days (a plain, indexed date column)
+        rows = session.execute(
+            select(Task.id, Task.name, Task.stale_on, Task.owner_id, Task.team_id)
+            .where(Task.status == STATUS_ACTIVE, Task.stale_on <= cutoff + timedelta(days=stale_days))
+            .order_by(Task.stale_on, Task.id)
+        ).all()
+        shift = timedelta(days=stale_days)
+        rows = [(i, n, d - shift, o, t) for i, n, d, o, t in rows]
+    else:
+        limit = at(cutoff + timedelta(days=1), time(0, 0))
+        rows = session.execute(
+            select(Task.id, Task.name, Task.last_activity_at, Task.owner_id, Task.team_id)
+            .where(Task.status == STATUS_ACTIVE, Task.last_activity_at < limit)
+            .order_by(Task.last_activity_at, Task.id)
+        ).all()
+        rows = [(i, n, d.date(), o, t) for i, n, d, o, t in rows]
+    mine: dict[int, list[tuple[int, str, date]]] = {}
+    for task_id, name, last_day, owner_id, team_id in rows:
         person_id = people.responsible(owner_id, team_id)
-        if person_id is None:
-            continue
+        if person_id is not None:
+            mine.setdefault(person_id, []).append((task_id, name, last_day))
+    out: list[Due] = []
+    for person_id, items in mine.items():
         person = people.people[person_id]
-        last_day = last.date()  # AwareDateTime gives office time
-        n = counts.get(last_day)
-        if n is None:
-            n = counts[last_day] = calendar.workdays_between(last_day, day)
-        text = (f"📝 该报进展了\n📌 {name}\n已有{n}个工作日没有更新(上次 {last_day.month}月{last_day.day}日)。"
-                "\n请发“报进展”说一句现在的情况。")
-        out.append(Due(f"st:{task_id}:{day}:{person_id}", "stale", person_id,
-                       at(day, remind_time_of(person, rc)), text, task_id, ["update", "snooze"]))
+        lines = [f"📝 该报进展了:{len(items)}个事项超过{rc.stale_nudge_workdays}个工作日没有更新"]
+        for task_id, name, last_day in items[:10]:
+            n = calendar.workdays_between(last_day, day)
+            lines.append(f"📌 {name}({n}个工作日,上次 {last_day.month}月{last_day.day}日)")
+        if len(items) > 10:
+            lines.append(f"…另有{len(items) - 10}项,发 /tasks mine 查看")
+        lines.append("请发“报进展”说一句现在的情况。")
+        single = items[0][0] if len(items) == 1 else None
+        out.append(Due(f"st:{person_id}:{day}", "stale", person_id, at(day, remind_time_of(person, rc)),
+                       "\n".join(lines), single, ["update", "snooze"] if single else ["snooze"]))
     return out
 
 
