@@ -349,11 +349,14 @@ def _stale_dues(session, day, now, rc, calendar, people, stale_days=None) -> lis
         if person_id is not None:
             mine.setdefault(person_id, []).append((task_id, name, last_day))
     out: list[Due] = []
+    quiet_for: dict[date, int] = {}
     for person_id, items in mine.items():
         person = people.people[person_id]
         lines = [f"📝 该报进展了:{len(items)}个事项超过{rc.stale_nudge_workdays}个工作日没有更新"]
         for task_id, name, last_day in items[:10]:
-            n = calendar.workdays_between(last_day, day)
+            n = quiet_for.get(last_day)
+            if n is None:
+                n = quiet_for[last_day] = calendar.workdays_between(last_day, day)
             lines.append(f"📌 {name}({n}个工作日,上次 {last_day.month}月{last_day.day}日)")
         if len(items) > 10:
             lines.append(f"…另有{len(items) - 10}项,发 /tasks mine 查看")
