@@ -648,3 +648,25 @@ def test_scheduler_runs_tick_and_delivery_in_shanghai_time(december):
 
     asyncio.run(main())
     assert len(about(rec, "sch")) == 1
+
+
+def test_demo_december_pushes_per_week(december):
+    """The demo data as imported on Dec 1: what December brings, week by week (see docs)."""
+    from collections import Counter
+
+    app = december
+    runner, rec = runner_for(app)
+    for day in days("2025-12-01", "2025-12-31"):
+        for moment in ("08:30", "09:00", "18:00"):
+            run_at(app, runner, f"{day}T{moment}")
+    weeks = Counter()
+    kinds = Counter()
+    for row in sent_rows(app):
+        weeks[row.sent_at.isocalendar()[1]] += 1
+        kinds[row.kind] += 1
+    # Mondays: 2 briefs (张主任, 陈主任); from Dec 15 the fresh-on-Dec-1 tasks turn yellow
+    # (14 days without a report), so the two team leads get a digest each working day;
+    # Fridays Dec 12/19/26: 3 people with quiet tasks; Dec 26/30/31: T-3/T-1/T-0 for the
+    # two 12-31 targets that have someone responsible (李组长 xm1, 周组长 zs1).
+    assert dict(weeks) == {49: 2, 50: 5, 51: 15, 52: 17, 1: 12}
+    assert dict(kinds) == {"brief": 10, "digest": 26, "stale": 9, "deadline": 6}
