@@ -18,7 +18,7 @@ import random
 import sys
 import tempfile
 import time as wall
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, insert, select

@@ -43,7 +43,7 @@ _COMMAND_LIST = [
     Command("extend", r.cmd_extend, ("申请延期", "延期")),
     Command("approve", r.cmd_approve, ("同意延期", "批准延期")),
     Command("refuse", r.cmd_refuse, ("不同意延期", "驳回延期")),
-    Command("snooze", r.cmd_snooze, ("稍后提醒", "稍后")),
+    Command("snooze", r.cmd_snooze, ("稍后提醒",)),
     Command("invite", c.cmd_invite, ("邀请",), admin_only=True),
     Command("bindgroup", c.cmd_bindgroup, ("绑定群",), admin_only=True),
 ]
