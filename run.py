@@ -93,6 +93,10 @@ def cmd_console(config: Config, args) -> int:
     if args.demo:
         load_data_files(app, [config.resolve(config.data.dataset), config.resolve(config.data.demo_people)])
     person = pick_person(app, args.as_who)
+    if args.demo and args.now:
+        from bot.channels.console import show_due_pushes
+
+        show_due_pushes(app)
     chat = ConsoleChat(app, person)
     if sys.stdin.isatty():
         chat.interactive()

@@ -76,6 +76,17 @@ class RemindersConfig(Section):
     retry_base_seconds: float = Field(5, gt=0)
     digest_stale_hours: float = Field(4, gt=0)
     calendar_overrides: dict[date, bool] = {}
+    #: after downtime, occasions missed in at most this many days are sent once, marked late
+    catchup_days: int = Field(3, ge=0, le=31)
+    #: a reminder sent this many minutes after its moment is marked late (补发)
+    late_grace_minutes: int = Field(30, ge=1)
+    #: digests list tasks due within this many days (本周到期)
+    digest_due_days: int = Field(7, ge=1, le=60)
+    #: a delivery worker holds claimed outbox rows this long before others may take them
+    claim_seconds: int = Field(120, ge=10)
+    #: how often the scheduler looks for due reminders / delivers the outbox (seconds)
+    tick_seconds: int = Field(60, ge=1)
+    deliver_seconds: float = Field(5, gt=0)
 
 
 class TelegramConfig(Section):

@@ -4,6 +4,7 @@
 - ``guided``: 报进展 step by step — pick a task, type the percentage, type a note or send a
   photo, confirm. A restart in the middle loses nothing; /cancel or 取消 stops at any step.
 - ``choices``: numbered choices on channels without buttons (see handlers.core).
+- ``extend``: 申请延期 — new date, then reason (handlers.reminders.continue_extend).
 """
 from __future__ import annotations
 
@@ -75,6 +76,10 @@ def continue_flow(ctx: Ctx, conv: Conversation, text: str) -> Optional[Reply]:
     if lowered in NO:
         ctx.end_conversation()
         return Reply("已取消,什么也没改。")
+    if conv.flow == "extend":
+        from handlers.reminders import continue_extend
+
+        return continue_extend(ctx, conv, text)
     data = dict(conv.data or {})
     task = ctx.session.get(Task, data.get("task_id")) if data.get("task_id") else None
     if conv.flow == "confirm":

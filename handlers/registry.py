@@ -18,6 +18,7 @@ from typing import Callable
 from handlers import commands as c
 from handlers import flows as f
 from handlers import ledgers as lg
+from handlers import reminders as r
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,11 @@ _COMMAND_LIST = [
     Command("brief", lg.cmd_brief, ("周报",)),
     Command("cancel", c.cmd_cancel, ("取消",), hidden=True),
     Command("whoami", c.cmd_whoami, ("我是谁",)),
+    Command("remind", r.cmd_remind, ("提醒设置",)),
+    Command("extend", r.cmd_extend, ("申请延期", "延期")),
+    Command("approve", r.cmd_approve, ("同意延期", "批准延期")),
+    Command("refuse", r.cmd_refuse, ("不同意延期", "驳回延期")),
+    Command("snooze", r.cmd_snooze, ("稍后提醒",)),
     Command("invite", c.cmd_invite, ("邀请",), admin_only=True),
     Command("adduser", c.cmd_adduser, ("新增人员",), admin_only=True),
     Command("role", c.cmd_role, ("调整角色",), admin_only=True),
@@ -70,6 +76,10 @@ CALLBACKS: dict[str, Callable] = {
     "u": f.cb_update,      # start reporting progress on a task
     "g": f.cb_guided,      # guided update steps: dialogue id, action, arg
     "c": f.cb_confirm,     # confirm a lower progress
+    "rm": r.cb_remind,     # reminder settings: off for a week / on
+    "sz": r.cb_snooze,     # snooze a pushed reminder: outbox id, 1h | am
+    "ex": r.cb_extend,     # ask for an extension: task id, milestone id (0 = the task)
+    "ea": r.cb_decide,     # decide an extension request: request id, y | n
 }
 
 

@@ -57,10 +57,10 @@ def render(reply: Reply) -> str:
 
 
 class ConsoleChat:
-    def __init__(self, app: Duban, person: Person, out: TextIO = sys.stdout) -> None:
+    def __init__(self, app: Duban, person: Person, out: Optional[TextIO] = None) -> None:
         self.app = app
         self.person = person
-        self.out = out
+        self.out = out or sys.stdout
         self.counter = 0
 
     def send(self, text: str) -> list[Reply]:
@@ -98,10 +98,44 @@ class ConsoleChat:
 
 
 class ConsoleNotifier:
-    """Pushes (reminders, digests) printed to the terminal."""
+    """Pushes (reminders, digests) printed to the terminal, addressed by person name.
 
-    def __init__(self, out: TextIO = sys.stdout) -> None:
-        self.out = out
+    Buttons are shown as [labels]; on the console the same actions are typed as words
+    (报进展, 延期 事项名, 稍后提醒 1小时, 同意延期 编号)."""
+
+    def __init__(self, out: Optional[TextIO] = None) -> None:
+        self.out = out or sys.stdout
+        self.sent: list[tuple[str, Reply]] = []
 
     async def send(self, person_name: str, reply: Reply) -> None:
-        print(f"[提醒 → {person_name}]\n{render(reply)}\n", file=self.out)
+        self.sent.append((person_name, reply))
+        labels = " ".join(f"[{b.label}]" for row in reply.buttons for b in row)
+        text = render(reply) + (f"\n{labels}" if labels else "")
+        print(f"[提醒 → {person_name}]\n{text}\n", file=self.out)
+        self.out.flush()
+
+
+def show_due_pushes(app: Duban, out: Optional[TextIO] = None) -> int:
+    """Console demo: record what is due at the clock's now and print it (every channel's
+    pushes go to the terminal). Returns how many were printed."""
+    import asyncio
+
+    from bot.notify import NotifierRouter
+    from jobs.outbox import ReminderRunner
+
+    out = out or sys.stdout
+    notifier = ConsoleNotifier(out)
+    router = NotifierRouter()
+    router.register(CHANNEL, notifier)
+    runner = ReminderRunner(app, router, worker="console-demo")
+    new = runner.tick()
+    print(f"—— {app.clock.now():%Y-%m-%d %H:%M} 到点的提醒和摘要:{len(new)}条 ——", file=out)
+    asyncio.run(runner.deliver_all())
+    later: dict[str, int] = {}
+    for due in runner.later_today():
+        later[f"{due.due_at:%H:%M}"] = later.get(f"{due.due_at:%H:%M}", 0) + 1
+    for moment, count in sorted(later.items()):
+        print(f"今天稍后:{moment} 还有 {count} 条提醒(到点推送)", file=out)
+    print("—— 以上为推送,下面开始对话 ——\n", file=out)
+    out.flush()
+    return len(notifier.sent)

@@ -53,11 +53,23 @@ def build_web_app(duban: Duban, notifiers: Optional[NotifierRouter] = None) -> t
     return web_app, installed
 
 
+def _start_scheduler(duban: Duban, notifiers: NotifierRouter):
+    """The reminder jobs (jobs.scheduler), when that package is present and reminders are on."""
+    try:
+        from jobs.scheduler import install
+    except ModuleNotFoundError as exc:
+        if exc.name and "jobs".startswith(exc.name):
+            return None
+        raise
+    return install(duban, notifiers)
+
+
 async def serve(duban: Duban, host: str, port: int, on_started: Optional[Callable] = None) -> None:
     """Run until SIGINT/SIGTERM."""
     web_app, installed = build_web_app(duban)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
+    scheduler = _start_scheduler(duban, web_app[NOTIFIERS_KEY])
     site = web.TCPSite(runner, host, port)
     await site.start()
     logger.warning("serving on http://%s:%s (channels: %s)", host, port, ", ".join(installed) or "none")
@@ -71,4 +83,6 @@ async def serve(duban: Duban, host: str, port: int, on_started: Optional[Callabl
     try:
         await stop.wait()
     finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
         await runner.cleanup()

@@ -1,0 +1,1 @@
+"""Scheduled work: reminder ticks and outbox delivery (APScheduler 3, see jobs.scheduler)."""

@@ -1,0 +1,325 @@
+"""The reminder runner: a tick records what is due in the outbox; delivery claims rows and
+sends them through the channels' notifiers, exactly once per dedupe key.
+
+Claiming: a worker marks up to N due rows with its token and a lease (``claimed_by``,
+``claimed_until``) in one statement that only matches rows still ``pending`` and not leased
+by someone else (on PostgreSQL the candidates are picked with ``FOR UPDATE SKIP LOCKED``),
+so two processes never hold the same row. After a send the row is marked ``sent`` at once;
+a failed send is retried with exponential backoff (a platform's ``retry_after`` wins when
+longer) and given up after ``reminders.max_attempts``, which is reported to the admins.
+
+The one unavoidable window: a process killed after the platform accepted a message but
+before the ``sent`` mark was committed. Its lease expires and the row is sent again
+(at-least-once for that single in-flight message; nothing is ever lost).
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Optional
+
+from sqlalchemy import or_, select, update
+
+from bot.app import Duban
+from bot.models import ChatIdentity, OutboxMessage, Person
+from bot.notify import DeliveryError, NotifierRouter
+from bot.services import reminders as svc
+from handlers.messages import Button, Reply
+
+logger = logging.getLogger(__name__)
+
+#: channels in order of preference when a person is bound to several (one push per person)
+CHANNEL_PREFERENCE = ("telegram", "wecom", "console")
+MAX_BACKOFF_SECONDS = 3600.0
+
+
+@dataclass
+class DeliveryReport:
+    sent: list[int] = field(default_factory=list)
+    retried: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    postponed: list[int] = field(default_factory=list)
+
+    def __add__(self, other: "DeliveryReport") -> "DeliveryReport":
+        return DeliveryReport(*(getattr(self, f) + getattr(other, f)
+                                for f in ("sent", "retried", "failed", "skipped", "postponed")))
+
+    @property
+    def handled(self) -> int:
+        return len(self.sent) + len(self.retried) + len(self.failed) + len(self.skipped) + len(self.postponed)
+
+
+@dataclass
+class _Job:
+    row_id: int
+    channel: str
+    chat_id: str
+    reply: Reply
+    kind: str
+    attempts: int
+    person_name: str
+
+
+class ReminderRunner:
+    """Tick (decide and record) and deliver (claim, send, mark), reading the app's clock."""
+
+    def __init__(self, app: Duban, notifiers: NotifierRouter, worker: Optional[str] = None,
+                 concurrency: int = 30) -> None:
+        self.app = app
+        self.notifiers = notifiers
+        self.worker = (worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")[:48]
+        self.concurrency = concurrency
+        self._batches = itertools.count(1)
+        self.missing_years: set[int] = set()
+        self.calendar = svc.make_calendar(app.config, on_missing_year=self.missing_years.add)
+
+    @property
+    def rc(self):
+        return self.app.config.reminders
+
+    # ------------------------------------------------------------ tick
+
+    def tick(self, now: Optional[datetime] = None, record: bool = True) -> list[svc.Due]:
+        """Record every occasion due by ``now`` (catching up since the last tick); returns
+        the new ones. With ``record=False`` nothing is written (a dry run)."""
+        now = now or self.app.clock.now()
+        session = self.app.session()
+        try:
+            with session.begin():
+                since = svc.last_tick(session)
+                dues = svc.due_reminders(session, now, self.app.config, self.calendar, since)
+                new = svc.enqueue(session, dues, now, self.rc)
+                if self.missing_years:
+                    svc.warn_missing_years(session, now, self.missing_years)
+                if record:
+                    svc.set_last_tick(session, now)
+                else:
+                    session.rollback()
+            return new
+        finally:
+            session.close()
+
+    def later_today(self, now: Optional[datetime] = None) -> list[svc.Due]:
+        """Occasions still ahead today (not recorded), for the console demo's preview."""
+        now = now or self.app.clock.now()
+        end = datetime.combine(now.date(), datetime.max.time(), tzinfo=now.tzinfo)
+        with self.app.sessions() as session:
+            dues = svc.due_reminders(session, end, self.app.config, self.calendar)
+            known = svc.existing_keys(session, (d.dedupe_key for d in dues))
+        return [d for d in dues if d.due_at > now and d.dedupe_key not in known]
+
+    async def tick_async(self) -> None:
+        try:
+            new = await asyncio.to_thread(self.tick)
+            if new:
+                logger.info("reminders: %d new in the outbox", len(new))
+        except Exception:  # noqa: BLE001 - a failed tick must not stop the scheduler
+            logger.exception("reminder tick failed")
+
+    # ------------------------------------------------------------ delivery
+
+    def claim(self, now: datetime, limit: int = 100) -> tuple[str, list[int]]:
+        token = f"{self.worker}:{next(self._batches)}"
+        until = now + timedelta(seconds=self.rc.claim_seconds)
+        free = or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now)
+        with self.app.sessions.begin() as session:
+            candidates = (select(OutboxMessage.id)
+                          .where(OutboxMessage.status == svc.PENDING, OutboxMessage.next_attempt_at <= now, free)
+                          .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
+            if session.get_bind().dialect.name == "postgresql":
+                candidates = candidates.with_for_update(skip_locked=True)
+            ids = list(session.scalars(candidates))
+            if not ids:
+                return token, []
+            session.execute(update(OutboxMessage)
+                            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == svc.PENDING, free)
+                            .values(claimed_by=token, claimed_until=until)
+                            .execution_options(synchronize_session=False))
+            claimed = list(session.scalars(select(OutboxMessage.id).where(OutboxMessage.claimed_by == token)
+                                           .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)))
+        return token, claimed
+
+    def _address(self, person: Person, identities: list[ChatIdentity]) -> Optional[tuple[str, str]]:
+        """Where to push: the preferred running channel the person is bound to (latest binding
+        first), else the console by name when the console notifier runs."""
+        available = self.notifiers.channels()
+        for channel in CHANNEL_PREFERENCE:
+            for identity in identities:
+                if identity.channel == channel and channel in available:
+                    return channel, identity.chat_id
+        for identity in identities:
+            if identity.channel in available:
+                return identity.channel, identity.chat_id
+        if "console" in available:
+            return "console", person.name
+        return None
+
+    def render(self, row: OutboxMessage, late: bool) -> Reply:
+        payload = row.payload or {}
+        text = payload.get("text", "")
+        if late and row.kind not in ("admin", "extension"):
+            text = "(补发)" + text
+        sign = self.app.sign
+        row_buttons: list[Button] = []
+        for action in payload.get("actions", []):
+            name, _, arg = action.partition(":")
+            if name == "update" and row.task_id:
+                row_buttons.append(Button("报进展", sign("u", row.task_id)))
+            elif name == "extend":
+                task_id, _, ms_id = arg.partition(":")
+                row_buttons.append(Button("申请延期", sign("ex", task_id, ms_id or 0)))
+            elif name == "task":
+                row_buttons.append(Button("看事项", sign("t", arg)))
+            elif name == "snooze":
+                row_buttons.append(Button("1小时后提醒", sign("sz", row.id, "1h")))
+                row_buttons.append(Button("明早提醒", sign("sz", row.id, "am")))
+            elif name == "approve":
+                row_buttons.append(Button("同意延期", sign("ea", arg, "y")))
+            elif name == "refuse":
+                row_buttons.append(Button("不同意", sign("ea", arg, "n")))
+        buttons = [row_buttons[i:i + 2] for i in range(0, len(row_buttons), 2)]
+        return Reply(text, buttons=buttons)
+
+    def _prepare(self, token: str, ids: list[int], now: datetime, report: DeliveryReport) -> list[_Job]:
+        """Decide per claimed row: send it, postpone it (quiet hours), or close it."""
+        jobs: list[_Job] = []
+        stale = timedelta(hours=self.rc.digest_stale_hours)
+        with self.app.sessions.begin() as session:
+            rows = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                                   .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)).all()
+            person_ids = {row.person_id for row in rows if row.person_id}
+            people = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(person_ids)))}
+            identities: dict[int, list[ChatIdentity]] = {}
+            for identity in session.scalars(select(ChatIdentity).where(ChatIdentity.person_id.in_(person_ids))
+                                            .order_by(ChatIdentity.bound_at.desc(), ChatIdentity.id.desc())):
+                identities.setdefault(identity.person_id, []).append(identity)
+            for row in rows:
+                person = people.get(row.person_id) if row.person_id else None
+                if person is None or not person.active:
+                    row.status, row.last_error = svc.SKIPPED, "no such person"
+                    report.skipped.append(row.id)
+                    continue
+                if row.kind in svc.MUTABLE_KINDS and person.muted_until and person.muted_until > now:
+                    row.status, row.last_error = svc.SKIPPED, "muted"
+                    report.skipped.append(row.id)
+                    continue
+                quiet_end = svc.in_quiet_hours(now, svc.quiet_of(person, self.rc))
+                if quiet_end is not None:
+                    row.next_attempt_at, row.claimed_by, row.claimed_until = quiet_end, None, None
+                    report.postponed.append(row.id)
+                    continue
+                late = row.late or now - row.due_at > timedelta(minutes=self.rc.late_grace_minutes)
+                if row.kind in svc.DIGEST_KINDS and now - row.due_at > stale:
+                    newer = session.scalar(select(OutboxMessage.id).where(
+                        OutboxMessage.person_id == row.person_id, OutboxMessage.kind == row.kind,
+                        OutboxMessage.id > row.id).limit(1))
+                    if newer is not None:
+                        row.status = svc.SUPERSEDED
+                        report.skipped.append(row.id)
+                        continue
+                    # hours stale: one current digest instead of the old one
+                    text = (svc.digest_text(session, now, person.team_id, self.rc.digest_due_days)
+                            if row.kind == "digest" and person.team_id else
+                            svc.brief_text(session, now) if row.kind == "brief" else None)
+                    if not text:
+                        row.status = svc.SKIPPED
+                        report.skipped.append(row.id)
+                        continue
+                    row.payload = {**(row.payload or {}), "text": text}
+                    late = True
+                address = self._address(person, identities.get(person.id, []))
+                if address is None:
+                    row.status, row.last_error = svc.NO_ADDRESS, "no bound chat on a running channel"
+                    report.skipped.append(row.id)
+                    continue
+                row.channel, row.chat_id, row.late = address[0], address[1], late
+                jobs.append(_Job(row.id, address[0], address[1], self.render(row, late), row.kind,
+                                 row.attempts, person.name))
+        return jobs
+
+    def _finish(self, token: str, job: _Job, now: datetime, error: Optional[BaseException]) -> str:
+        with self.app.sessions.begin() as session:
+            row = session.get(OutboxMessage, job.row_id)
+            if row is None or row.claimed_by != token:
+                return "lost-claim"
+            row.attempts = job.attempts + 1
+            row.claimed_by, row.claimed_until = None, None
+            if error is None:
+                row.status, row.sent_at, row.last_error = svc.SENT, now, None
+                return "sent"
+            permanent = isinstance(error, DeliveryError) and error.permanent
+            row.last_error = f"{error.__class__.__name__}: {error}"[:500]
+            if permanent or row.attempts >= self.rc.max_attempts:
+                row.status = svc.FAILED
+                if row.kind != "admin":
+                    svc.warn_admins(session, now, f"giveup:{row.id}",
+                                    f"⚠️ 推送失败已放弃(第{row.attempts}次)\n收件人:{job.person_name}"
+                                    f"({job.channel})\n内容:{(row.payload or {}).get('text', '')[:60]}"
+                                    f"\n原因:{row.last_error[:120]}")
+                return "failed"
+            delay = self.rc.retry_base_seconds * (2 ** (row.attempts - 1))
+            retry_after = getattr(error, "retry_after", None)
+            if retry_after:
+                delay = max(delay, float(retry_after))
+            row.next_attempt_at = now + timedelta(seconds=min(delay, MAX_BACKOFF_SECONDS))
+            return "retry"
+
+    async def deliver(self, now: Optional[datetime] = None, limit: int = 100) -> DeliveryReport:
+        """Claim up to ``limit`` due rows and send them (``concurrency`` at a time)."""
+        now = now or self.app.clock.now()
+        report = DeliveryReport()
+        token, ids = await asyncio.to_thread(self.claim, now, limit)
+        if not ids:
+            return report
+        jobs = await asyncio.to_thread(self._prepare, token, ids, now, report)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(job: _Job) -> None:
+            async with gate:
+                error: Optional[BaseException] = None
+                try:
+                    await self.notifiers.send(job.channel, job.chat_id, job.reply)
+                except DeliveryError as exc:
+                    error = exc
+                except Exception as exc:  # noqa: BLE001 - network trouble: retry later
+                    error = exc
+                if error is not None:
+                    logger.warning("push %s to %s:%s failed: %s", job.row_id, job.channel, job.chat_id, error)
+                done_at = self.app.clock.now()
+                outcome = await asyncio.to_thread(self._finish, token, job, max(done_at, now), error)
+                {"sent": report.sent, "retry": report.retried, "failed": report.failed}.get(
+                    outcome, report.skipped).append(job.row_id)
+
+        await asyncio.gather(*(one(job) for job in jobs))
+        return report
+
+    async def deliver_all(self, now: Optional[datetime] = None, limit: int = 100) -> DeliveryReport:
+        """Deliver until nothing due is left at ``now`` (or only retries scheduled later)."""
+        total = DeliveryReport()
+        while True:
+            report = await self.deliver(now, limit)
+            total = total + report
+            if report.handled == 0:
+                return total
+
+    async def deliver_async(self) -> None:
+        try:
+            report = await self.deliver_all()
+            if report.handled:
+                logger.info("outbox: %d sent, %d retry, %d failed, %d skipped, %d postponed",
+                            len(report.sent), len(report.retried), len(report.failed),
+                            len(report.skipped), len(report.postponed))
+        except Exception:  # noqa: BLE001 - a failed delivery round must not stop the scheduler
+            logger.exception("outbox delivery failed")
+
+    async def catch_up(self) -> DeliveryReport:
+        """On start: record what was missed while down (marked late) and send it once."""
+        await asyncio.to_thread(self.tick)
+        return await self.deliver_all()
