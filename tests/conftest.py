@@ -45,12 +45,14 @@ def pg_unavailable() -> Optional[str]:
     return _pg_state["reason"]
 
 
-def reset_pg() -> None:
-    engine = create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+def fresh_pg_database(name: str) -> str:
+    """Drop and create an empty database of that name on the test server; return its URL."""
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return PG_URL.rsplit("/", 1)[0] + "/" + name
 
 
 def make_config(db_url: str, tmp_path: Path, **sections) -> Config:
@@ -73,8 +75,7 @@ def db_url(request, tmp_path) -> Iterator[str]:
     reason = pg_unavailable()
     if reason:
         pytest.skip(reason)
-    reset_pg()
-    yield PG_URL
+    yield fresh_pg_database(f"duban_empty_{os.getpid()}")
 
 
 @pytest.fixture
@@ -105,8 +106,9 @@ def sqlite_template(tmp_path_factory) -> Path:
     return path
 
 
-PG_TEMPLATE_DB = "duban_template"
-PG_CASE_DB = "duban_case"
+# per test run, so that several runs (worktrees, CI) on one server do not collide
+PG_TEMPLATE_DB = f"duban_template_{os.getpid()}"
+PG_CASE_DB = f"duban_case_{os.getpid()}"
 
 
 def _pg_admin_url() -> str:
@@ -114,10 +116,11 @@ def _pg_admin_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_template(tmp_path_factory) -> Optional[str]:
-    """The report's data loaded once into a PostgreSQL template database."""
+def pg_template(tmp_path_factory) -> Iterator[Optional[str]]:
+    """The report's data loaded once into a PostgreSQL template database (dropped at the end)."""
     if pg_unavailable():
-        return None
+        yield None
+        return
     admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         for name in (PG_CASE_DB, PG_TEMPLATE_DB):
@@ -127,7 +130,12 @@ def pg_template(tmp_path_factory) -> Optional[str]:
     url = PG_URL.rsplit("/", 1)[0] + "/" + PG_TEMPLATE_DB
     application = make_app(url, tmp_path_factory.mktemp("pgtemplate"), FixedClock(parse_now(REPORT_NOW)))
     application.engine.dispose()
-    return url
+    yield url
+    admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name in (PG_CASE_DB, PG_TEMPLATE_DB):
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
 
 
 @pytest.fixture
@@ -203,3 +211,14 @@ class Chat:
 @pytest.fixture
 def chat_as(app):
     return lambda name: Chat(app, name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_empty_pg_database():
+    """Remove the per-run empty database ``db_url`` may have created."""
+    yield
+    if "reason" in _pg_state and _pg_state["reason"] is None:
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS duban_empty_{os.getpid()} WITH (FORCE)"))
+        admin.dispose()
