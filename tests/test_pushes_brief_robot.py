@@ -216,3 +216,64 @@ def test_robot_digest_catch_up_and_without_a_robot_channel(sqlite_app):
         row = session.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key.like("digest-robot:%:2025-12-11")))
     assert (row.status, row.last_error) == ("no_address", "group robot channel not running")
     assert len(robot.sent) == 2
+
+
+# ---------------------------------------------------------------- Telegram: the real notifier and pacing
+
+TG_TOKEN = "123:ABC"
+
+
+def test_weekly_brief_on_telegram_is_text_then_photo(sqlite_app):
+    from bot.channels.telegram.bot import TelegramBot
+    from bot.channels.telegram.notifier import TelegramNotifier
+    from tests.fakes.telegram_api import FakeTelegramAPI
+
+    app = sqlite_app
+    fresh_since(app, "2025-12-01T00:00")
+    add_task(app, "red", date(2025, 12, 5))
+    with app.sessions.begin() as session:
+        zhang = session.scalar(select(Person).where(Person.name == "张主任"))
+        bind_identity(session, app.clock.now(), zhang, "telegram", "9001", "9001", "张主任")
+
+    async def main():
+        async with FakeTelegramAPI(token=TG_TOKEN) as fake:
+            app.config.telegram.token, app.config.telegram.base_url = TG_TOKEN, f"{fake.base_url}/bot"
+            application = TelegramBot(app).build_application(with_updater=False)
+            async with application:
+                router = NotifierRouter()
+                router.register("telegram", TelegramNotifier(application.bot))
+                router.register("console", Recorder())
+                runner = ReminderRunner(app, router, worker="t")
+                app.clock.set(parse_now("2025-12-08T08:30"))
+                runner.tick()
+                await runner.deliver_all()
+            return [m for m in fake.sent if m["chat_id"] == 9001]
+
+    sent = asyncio.run(main())
+    briefs = [m for m in sent if m["method"] == "sendMessage" and "督办周报" in (m["text"] or "")]
+    assert len(briefs) == 1 and briefs[0]["text"].startswith("**雕庄街道督办周报**(12-01~12-08)")
+    [photo] = [m for m in sent if m["method"] == "sendPhoto"]
+    assert photo["caption"] == "雕庄街道督办周报" and sent.index(photo) > sent.index(briefs[0])
+
+
+def test_telegram_pacing_sends_a_burst_without_429(sqlite_app):
+    """60 pushes to 60 chats at once: the bot's limiter paces them (no burst of 30), so
+    Telegram's one-second window never refuses one."""
+    from bot.channels.telegram.bot import TelegramBot
+    from bot.channels.telegram.notifier import TelegramNotifier
+    from handlers.messages import Reply
+    from tests.fakes.telegram_api import FakeTelegramAPI
+
+    async def main():
+        async with FakeTelegramAPI(token=TG_TOKEN) as fake:
+            sqlite_app.config.telegram.token = TG_TOKEN
+            sqlite_app.config.telegram.base_url = f"{fake.base_url}/bot"
+            application = TelegramBot(sqlite_app).build_application(with_updater=False)
+            async with application:
+                notifier = TelegramNotifier(application.bot)
+                await asyncio.gather(*(notifier.send(str(1000 + i), Reply(f"提醒{i}")) for i in range(60)))
+            return fake
+
+    fake = asyncio.run(main())
+    assert fake.rejected == [] and len(fake.sent) == 60
+    assert sorted(m["chat_id"] for m in fake.sent) == list(range(1000, 1060))
