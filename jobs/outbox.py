@@ -8,6 +8,11 @@ so two processes never hold the same row. After a send the row is marked ``sent`
 a failed send is retried with exponential backoff (a platform's ``retry_after`` wins when
 longer) and given up after ``reminders.max_attempts``, which is reported to the admins.
 
+Weekly briefs are rendered at send time (``reports.weekly_brief``, its picture by
+``charts.render_brief`` into ``out_dir``, attached as a photo except on WeCom); a team's
+robot digest (kind ``robot_digest``) is addressed at send time to channel ``wecom_robot``
+with the team's current ``robot_key``.
+
 The one unavoidable window: a process killed after the platform accepted a message but
 before the ``sent`` mark was committed. Its lease expires and the row is sent again
 (at-least-once for that single in-flight message; nothing is ever lost).
