@@ -4,8 +4,9 @@
    ``due_reminders`` at a Wednesday 09:00 and at a Friday 09:00 (the stale-nudge day), and
    the whole tick (compute + INSERT .. ON CONFLICT DO NOTHING into the outbox).
 2. Delivering 1,000 reminders to 1,000 Telegram chats through the fake Telegram server
-   (tests/fakes/telegram_api.py, with Telegram's flood limits) with python-telegram-bot's
-   ``ExtBot`` and ``AIORateLimiter``; target: within 10 % of the 30-a-second limit
+   (tests/fakes/telegram_api.py, with Telegram's flood limits) through the real path: the
+   channel's ``TelegramNotifier`` on an ``ExtBot`` with the bot's own ``rate_limiter``
+   (config ``telegram.max_messages_per_second``: one message every 1/(30-0.5) s); target: within 10 % of the 30-a-second limit
    (1000/30 ≈ 33.3 s, so ≤ ~36.7 s), no 429 answers, none lost.
 
 ``--quick`` runs 10,000 tasks and 100 messages (a smoke run).
@@ -27,17 +28,12 @@ from bot.clock import FixedClock, parse_now
 from bot.composition import build_app
 from bot.config import PROJECT_ROOT, load_config
 from bot.models import ChatIdentity, Milestone, OutboxMessage, Person, Task, Team
-from bot.notify import DeliveryError, NotifierRouter
+from bot.notify import NotifierRouter
 from bot.services import reminders as svc
-from handlers.messages import Reply
 from jobs.outbox import ReminderRunner
 
 TEAMS = 100
 PEOPLE = 1000
-#: messages a second. AIORateLimiter's default (30 per 1 s leaky bucket) lets a burst of 30
-#: through and then 30/s, which trips Telegram's sliding one-second window (429s); a bucket of
-#: one message every 1/29.5 s never does.
-PACE = 29.5
 
 
 def _app(folder: Path, now: str):
@@ -121,36 +117,12 @@ def bench_compute(tasks: int) -> dict[str, float]:
 
 # ---------------------------------------------------------------- delivery through the fake Telegram
 
-class BenchTelegramNotifier:
-    """A minimal Telegram notifier for the bench (the real one is bot/channels/telegram)."""
-
-    def __init__(self, bot) -> None:
-        self.bot = bot
-
-    async def send(self, chat_id: str, reply: Reply) -> None:
-        from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-        from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
-
-        markup = None
-        if reply.buttons:
-            markup = InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
-                                           for row in reply.buttons])
-        try:
-            await self.bot.send_message(int(chat_id), reply.text, reply_markup=markup)
-        except RetryAfter as error:
-            seconds = error._retry_after if hasattr(error, "_retry_after") else error.retry_after
-            seconds = seconds.total_seconds() if hasattr(seconds, "total_seconds") else float(seconds)
-            raise DeliveryError(str(error), retry_after=seconds) from error
-        except (Forbidden, BadRequest) as error:
-            raise DeliveryError(str(error), permanent=True) from error
-        except TelegramError as error:
-            raise DeliveryError(str(error)) from error
-
-
 async def _deliver(messages: int) -> dict[str, float]:
-    from telegram.ext import AIORateLimiter, ExtBot
+    from telegram.ext import ExtBot
     from telegram.request import HTTPXRequest
 
+    from bot.channels.telegram.bot import overall_pace, rate_limiter
+    from bot.channels.telegram.notifier import TelegramNotifier
     from tests.fakes.telegram_api import FakeTelegramAPI
 
     folder = Path(tempfile.mkdtemp(prefix="duban-bench-"))
@@ -168,10 +140,10 @@ async def _deliver(messages: int) -> dict[str, float]:
     async with FakeTelegramAPI(token="123:ABC") as fake:
         bot = ExtBot(fake.token, base_url=f"{fake.base_url}/bot",
                      request=HTTPXRequest(connection_pool_size=16, pool_timeout=60),
-                     rate_limiter=AIORateLimiter(overall_max_rate=1, overall_time_period=1 / PACE))
+                     rate_limiter=rate_limiter(app.config.telegram))
         await bot.initialize()
         router = NotifierRouter()
-        router.register("telegram", BenchTelegramNotifier(bot))
+        router.register("telegram", TelegramNotifier(bot))
         runner = ReminderRunner(app, router, worker="bench", concurrency=30)
         start = wall.perf_counter()
         report = await runner.deliver_all(limit=messages)
@@ -192,7 +164,8 @@ async def _deliver(messages: int) -> dict[str, float]:
         delivered = len(fake.sent)
         rejected = fake.rejected_429
     ideal = messages / 30
-    print(f"  delivered {delivered}/{messages} to {messages} chats in {elapsed:.1f} s "
+    pace = overall_pace(app.config.telegram.max_messages_per_second)
+    print(f"  delivered {delivered}/{messages} to {messages} chats in {elapsed:.1f} s, paced at {pace:g}/s "
           f"(30/s limit allows {ideal:.1f} s; +10% = {ideal * 1.1:.1f} s); 429 answers: {rejected}; "
           f"outbox sent: {sent}; retries: {len(report.retried)}")
     app.engine.dispose()

@@ -63,7 +63,8 @@ def cmd_remind(config: Config, args) -> int:
     for due in dues:
         first = due.text.splitlines()[0] if due.text else ""
         late = "(补发)" if due.late else ""
-        print(f"· {due.due_at:%m-%d %H:%M} {due.kind:<10} → {names.get(due.person_id, due.person_id)}{late} {first}")
+        who = names.get(due.person_id, due.person_id) if due.person_id is not None else "专班群机器人"
+        print(f"· {due.due_at:%m-%d %H:%M} {due.kind:<10} → {who}{late} {first}")
     return 0
 
 

@@ -8,6 +8,11 @@ so two processes never hold the same row. After a send the row is marked ``sent`
 a failed send is retried with exponential backoff (a platform's ``retry_after`` wins when
 longer) and given up after ``reminders.max_attempts``, which is reported to the admins.
 
+Weekly briefs are rendered at send time (``reports.weekly_brief``, its picture by
+``charts.render_brief`` into ``out_dir``, attached as a photo except on WeCom); a team's
+robot digest (kind ``robot_digest``) is addressed at send time to channel ``wecom_robot``
+with the team's current ``robot_key``.
+
 The one unavoidable window: a process killed after the platform accepted a message but
 before the ``sent`` mark was committed. Its lease expires and the row is sent again
 (at-least-once for that single in-flight message; nothing is ever lost).
@@ -18,6 +23,7 @@ import asyncio
 import itertools
 import logging
 import os
+import secrets
 import socket
 import uuid
 from dataclasses import dataclass, field
@@ -27,10 +33,11 @@ from typing import Optional
 from sqlalchemy import or_, select, update
 
 from bot.app import Duban
-from bot.models import ChatIdentity, OutboxMessage, Person
+from bot.models import ChatIdentity, OutboxMessage, Person, Team
 from bot.notify import DeliveryError, NotifierRouter
+from bot.services import charts
 from bot.services import reminders as svc
-from handlers.messages import Button, Reply
+from handlers.messages import Button, OutFile, Reply
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +102,7 @@ class ReminderRunner:
             with session.begin():
                 since = svc.last_tick(session)
                 dues = svc.due_reminders(session, now, self.app.config, self.calendar, since)
-                new = svc.enqueue(session, dues, now, self.rc)
+                new = svc.enqueue(session, dues, now, self.app.config)
                 if self.missing_years:
                     svc.warn_missing_years(session, now, self.missing_years)
                 if record:
@@ -188,9 +195,12 @@ class ReminderRunner:
         return Reply(text, buttons=buttons)
 
     def _prepare(self, token: str, ids: list[int], now: datetime, report: DeliveryReport) -> list[_Job]:
-        """Decide per claimed row: send it, postpone it (quiet hours), or close it."""
+        """Decide per claimed row: send it, postpone it (quiet hours), or close it. The weekly
+        brief is computed once for the batch at ``now`` (text and picture agree, and a brief
+        sent late is a current one); its picture is drawn after the transaction."""
         jobs: list[_Job] = []
         stale = timedelta(hours=self.rc.digest_stale_hours)
+        brief: list = []  # [WeeklyBrief or None] once computed
         with self.app.sessions.begin() as session:
             rows = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))
                                    .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)).all()
@@ -201,6 +211,11 @@ class ReminderRunner:
                                             .order_by(ChatIdentity.bound_at.desc(), ChatIdentity.id.desc())):
                 identities.setdefault(identity.person_id, []).append(identity)
             for row in rows:
+                if row.kind == svc.ROBOT_DIGEST:
+                    job = self._prepare_robot(session, row, now, stale, report)
+                    if job is not None:
+                        jobs.append(job)
+                    continue
                 person = people.get(row.person_id) if row.person_id else None
                 if person is None or not person.active:
                     row.status, row.last_error = svc.SKIPPED, "no such person"
@@ -225,15 +240,23 @@ class ReminderRunner:
                         report.skipped.append(row.id)
                         continue
                     # hours stale: one current digest instead of the old one
-                    text = (svc.digest_text(session, now, person.team_id, self.rc.digest_due_days)
-                            if row.kind == "digest" and person.team_id else
-                            svc.brief_text(session, now) if row.kind == "brief" else None)
-                    if not text:
+                    if row.kind == "digest":
+                        text = (svc.digest_text(session, now, person.team_id, self.rc.digest_due_days)
+                                if person.team_id else None)
+                        if not text:
+                            row.status = svc.SKIPPED
+                            report.skipped.append(row.id)
+                            continue
+                        row.payload = {**(row.payload or {}), "text": text}
+                    late = True
+                if row.kind == "brief":
+                    if not brief:
+                        brief.append(svc.brief_of(session, now, self.app.config))
+                    if brief[0] is None:  # nothing to say any more
                         row.status = svc.SKIPPED
                         report.skipped.append(row.id)
                         continue
-                    row.payload = {**(row.payload or {}), "text": text}
-                    late = True
+                    row.payload = {**(row.payload or {}), "text": brief[0].as_text()}
                 address = self._address(person, identities.get(person.id, []))
                 if address is None:
                     row.status, row.last_error = svc.NO_ADDRESS, "no bound chat on a running channel"
@@ -242,7 +265,61 @@ class ReminderRunner:
                 row.channel, row.chat_id, row.late = address[0], address[1], late
                 jobs.append(_Job(row.id, address[0], address[1], self.render(row, late), row.kind,
                                  row.attempts, person.name))
+        if brief and brief[0] is not None:
+            self._attach_brief_picture(brief[0], [j for j in jobs if j.kind == "brief"], now)
         return jobs
+
+    def _prepare_robot(self, session, row: OutboxMessage, now: datetime, stale: timedelta,
+                       report: DeliveryReport) -> Optional[_Job]:
+        """A team digest for the team's group robot: the address is the team's current robot
+        key; the office's default quiet hours apply; a stale one is replaced by a current one."""
+        team_id = (row.payload or {}).get("team_id")
+        team = session.get(Team, team_id) if team_id is not None else None
+        if team is None or not team.robot_key:
+            row.status, row.last_error = svc.NO_ADDRESS, "team has no group robot"
+            report.skipped.append(row.id)
+            return None
+        if svc.ROBOT_CHANNEL not in self.notifiers.channels():
+            row.status, row.last_error = svc.NO_ADDRESS, "group robot channel not running"
+            report.skipped.append(row.id)
+            return None
+        quiet_end = svc.in_quiet_hours(now, self.rc.quiet_hours)
+        if quiet_end is not None:
+            row.next_attempt_at, row.claimed_by, row.claimed_until = quiet_end, None, None
+            report.postponed.append(row.id)
+            return None
+        late = row.late or now - row.due_at > timedelta(minutes=self.rc.late_grace_minutes)
+        if now - row.due_at > stale:
+            newer = session.scalar(select(OutboxMessage.id).where(
+                OutboxMessage.kind == svc.ROBOT_DIGEST,
+                OutboxMessage.dedupe_key.like(f"digest-robot:{team.id}:%"),
+                OutboxMessage.id > row.id).limit(1))
+            text = None if newer is not None else svc.digest_text(session, now, team.id, self.rc.digest_due_days)
+            if not text:
+                row.status = svc.SUPERSEDED if newer is not None else svc.SKIPPED
+                report.skipped.append(row.id)
+                return None
+            row.payload = {**(row.payload or {}), "text": text}
+            late = True
+        row.channel, row.chat_id, row.late = svc.ROBOT_CHANNEL, team.robot_key, late
+        return _Job(row.id, svc.ROBOT_CHANNEL, team.robot_key, self.render(row, late), row.kind,
+                    row.attempts, f"{team.name}群机器人")
+
+    def _attach_brief_picture(self, brief, jobs: list[_Job], now: datetime) -> None:
+        """Draw the weekly brief once and attach it to the briefs going to channels that take
+        pictures (WeCom gets the text card only, as /brief does)."""
+        takers = [job for job in jobs if not job.channel.startswith("wecom")]
+        if not takers:
+            return
+        path = self.app.out_dir / f"brief-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}.png"
+        try:
+            charts.render_brief(brief, path)
+        except Exception:  # noqa: BLE001 - the text still goes out without the picture
+            logger.exception("drawing the weekly brief failed; sending the text only")
+            return
+        caption = f"{brief.office}督办周报"
+        for job in takers:
+            job.reply.files.append(OutFile(str(path), "photo", caption))
 
     def _finish(self, token: str, job: _Job, now: datetime, error: Optional[BaseException]) -> str:
         with self.app.sessions.begin() as session:

@@ -16,7 +16,11 @@ Kinds and their dedupe keys (who, what, which occasion):
 * ``stale``      no update for N working days, on the nudge weekday, one message per
   person listing their quiet tasks: ``st:<person>:<day>``;
 * ``digest``     a team lead's daily digest: ``dg:<person>:<day>``;
-* ``brief``      a leader's weekly brief: ``wb:<person>:<iso week>``;
+* ``robot_digest`` the same digest into the team's WeCom group chat, when the team has a
+  group robot (``teams.robot_key``): ``digest-robot:<team>:<day>`` (no person; the outbox
+  row is addressed to channel ``wecom_robot`` at send time);
+* ``brief``      a leader's weekly brief (``bot.services.reports.weekly_brief``, the same as
+  /brief; the picture is drawn at send time): ``wb:<person>:<iso week>``;
 * ``escalation`` overdue by N working days: ``es:<task>:<deadline>:<N>:<person>``;
 * ``snooze``, ``extension``, ``admin`` — written directly by the actions below.
 
@@ -30,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Iterable, Optional, Sequence
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from bot.clock import OFFICE_TZ
@@ -40,8 +44,6 @@ from bot.models import (
     ROLE_TEAM_LEAD,
     STATUS_ACTIVE,
     ExtensionRequest,
-    Indicator,
-    IndicatorValue,
     MetaEntry,
     Milestone,
     OutboxMessage,
@@ -49,7 +51,7 @@ from bot.models import (
     Task,
     Team,
 )
-from bot.services import audit
+from bot.services import audit, reports
 from bot.services.errors import InvalidInput, NotFound, PermissionDenied
 from bot.services.tasks import (
     LIGHT_ICONS,
@@ -70,9 +72,12 @@ LAST_TICK_KEY = "reminders_last_tick"
 PENDING, SENT, FAILED, SKIPPED, SUPERSEDED, NO_ADDRESS = (
     "pending", "sent", "failed", "skipped", "superseded", "no_address")
 
+ROBOT_DIGEST = "robot_digest"
+ROBOT_CHANNEL = "wecom_robot"
+
 # kinds a muted person does not get (extension decisions and admin notices still arrive)
 MUTABLE_KINDS = {"deadline", "milestone", "stale", "digest", "brief", "escalation", "snooze"}
-DIGEST_KINDS = {"digest", "brief"}
+DIGEST_KINDS = {"digest", "brief", ROBOT_DIGEST}
 SNOOZABLE_KINDS = {"deadline", "milestone", "stale", "escalation", "snooze"}
 
 
@@ -82,7 +87,7 @@ class Due:
 
     dedupe_key: str
     kind: str
-    person_id: int
+    person_id: Optional[int]
     due_at: datetime
     text: str = ""
     task_id: Optional[int] = None
@@ -150,6 +155,7 @@ class _Directory:
     team_leads: dict[int, int]
     team_names: dict[int, str]
     team_leaders: dict[int, Optional[int]]
+    team_robots: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, session: Session) -> "_Directory":
@@ -158,11 +164,14 @@ class _Directory:
         for p in sorted(people.values(), key=lambda p: p.id):
             if p.role == ROLE_TEAM_LEAD and p.team_id is not None:
                 leads.setdefault(p.team_id, p.id)
-        names, leaders = {}, {}
-        for team_id, name, leader_id in session.execute(select(Team.id, Team.name, Team.leader_id)):
+        names, leaders, robots = {}, {}, {}
+        for team_id, name, leader_id, robot_key in session.execute(
+                select(Team.id, Team.name, Team.leader_id, Team.robot_key)):
             names[team_id] = name
             leaders[team_id] = leader_id
-        return cls(people, leads, names, leaders)
+            if robot_key:
+                robots[team_id] = robot_key
+        return cls(people, leads, names, leaders, robots)
 
     def responsible(self, owner_id: Optional[int], team_id: Optional[int]) -> Optional[int]:
         if owner_id is not None and owner_id in self.people:
@@ -382,6 +391,10 @@ def _digest_dues(session, today, now, rc, calendar, people) -> list[Due]:
         if person.role == ROLE_TEAM_LEAD and person.team_id is not None:
             out.append(Due(f"dg:{person.id}:{today}", "digest", person.id, moment,
                            extra={"team_id": person.team_id}))
+    # the same digest into the team's group chat, when the team has a group robot
+    for team_id in sorted(people.team_robots):
+        out.append(Due(f"digest-robot:{team_id}:{today}", ROBOT_DIGEST, None, moment,
+                       extra={"team_id": team_id}))
     return out
 
 
@@ -461,52 +474,31 @@ def _digest_body(team: str, rows: list, today: date, due_days: int) -> str:
     return "\n".join(lines)
 
 
-def brief_text(session: Session, now: datetime) -> Optional[str]:
-    """A leader's weekly brief: lights by team, what turned red, indicators updated last week."""
-    today = now.astimezone(OFFICE_TZ).date()
-    week_ago = today - timedelta(days=7)
-    light = light_sql(today)
-    counts: dict[str, dict[str, int]] = {}
-    for team_name, color, n in session.execute(
-        select(func.coalesce(Team.name, "未分专班"), light, func.count())
-        .select_from(Task).outerjoin(Team, Task.team_id == Team.id)
-        .where(Task.status == STATUS_ACTIVE).group_by(Team.name, light)
-    ):
-        counts.setdefault(team_name, {})[color] = n
-    turned = session.execute(
-        select(Task.name).where(light == RED, light_sql(week_ago) != RED).order_by(Task.id).limit(10)
-    ).scalars().all()
-    since = at(week_ago, time(0, 0))
-    updated = session.execute(
-        select(Indicator.name).join(IndicatorValue, IndicatorValue.indicator_id == Indicator.id)
-        .where(IndicatorValue.recorded_at >= since).group_by(Indicator.name).order_by(Indicator.name)
-    ).scalars().all()
-    if not counts and not turned and not updated:
-        return None
-    lines = [f"📊 每周简报({today.month}月{today.day}日)", "各专班红黄绿:"]
-    order = sorted(counts.items(), key=lambda kv: (-kv[1].get(RED, 0), -kv[1].get(YELLOW, 0), kv[0]))
-    for team_name, c in order[:15]:
-        lines.append(f"{team_name}:🔴{c.get(RED, 0)} 🟡{c.get(YELLOW, 0)} 🟢{c.get('green', 0)} ⚪{c.get('grey', 0)}")
-    if len(order) > 15:
-        lines.append(f"…另有{len(order) - 15}个专班")
-    lines.append("上周转红:" + ("、".join(turned) if turned else "无"))
-    lines.append("上周更新的指标:" + ("、".join(updated[:10]) if updated else "无")
-                 + (f" 等{len(updated)}项" if len(updated) > 10 else ""))
-    return "\n".join(lines)
+def brief_of(session: Session, now: datetime, config: Config | RemindersConfig) -> Optional[reports.WeeklyBrief]:
+    """The leaders' weekly brief at ``now`` (the same as /brief); None when it has nothing to say."""
+    full = config if isinstance(config, Config) else Config(reminders=config)
+    brief = reports.weekly_brief(session, now.astimezone(OFFICE_TZ), full)
+    return None if brief.is_empty else brief
 
 
-def fill_content(session: Session, dues: Sequence[Due], now: datetime, rc: RemindersConfig) -> list[Due]:
-    """Digests and briefs get their text now; empty ones are dropped (nothing to say)."""
+def fill_content(session: Session, dues: Sequence[Due], now: datetime,
+                 config: Config | RemindersConfig) -> list[Due]:
+    """Digests and briefs get their text now; empty ones are dropped (nothing to say).
+    A robot digest keeps its ``team_id`` in the payload (its address is found at send time)."""
+    rc = config.reminders if isinstance(config, Config) else config
     out = []
-    digests = digest_texts(session, now, [d.extra["team_id"] for d in dues if d.kind == "digest"],
+    digests = digest_texts(session, now, [d.extra["team_id"] for d in dues if d.kind in ("digest", ROBOT_DIGEST)],
                            rc.digest_due_days)
     brief: Optional[str] = None
     for d in dues:
         if d.kind == "digest":
             d.text = digests.get(d.extra.pop("team_id"), "")
+        elif d.kind == ROBOT_DIGEST:
+            d.text = digests.get(d.extra["team_id"], "")
         elif d.kind == "brief":
             if brief is None:
-                brief = brief_text(session, now) or ""
+                weekly = brief_of(session, now, config)
+                brief = weekly.as_text() if weekly is not None else ""
             d.text = brief
         if d.text:
             out.append(d)
@@ -535,17 +527,18 @@ def existing_keys(session: Session, keys: Iterable[str]) -> set[str]:
 
 
 def enqueue(session: Session, dues: Sequence[Due], now: datetime,
-            rc: Optional[RemindersConfig] = None) -> list[Due]:
+            config: Config | RemindersConfig | None = None) -> list[Due]:
     """Record occasions in the outbox; those already there are left alone. Returns the new ones.
 
-    Digests and briefs already recorded are skipped before their text is computed.
+    With ``config``, digests and briefs get their text (those already recorded are skipped
+    before it is computed; those with nothing to say are dropped).
     """
     if not dues:
         return []
     known = existing_keys(session, (d.dedupe_key for d in dues))
     fresh = [d for d in dues if d.dedupe_key not in known]
-    if rc is not None:
-        fresh = fill_content(session, fresh, now, rc)
+    if config is not None:
+        fresh = fill_content(session, fresh, now, config)
     inserted: list[Due] = []
     for i in range(0, len(fresh), 500):
         chunk = fresh[i:i + 500]

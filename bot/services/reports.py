@@ -1,7 +1,7 @@
 """The weekly leader brief (督办周报): what a leader reads at a glance on Monday morning.
 
-``weekly_brief(session, now, config)`` is a pure data function (the reminders' weekly job and
-/brief both call it): lights by team, tasks that turned red during the past week, tasks due
+``weekly_brief(session, now, config)`` is a pure data function (the reminders' weekly job,
+``jobs/outbox.py``, and /brief both call it; the job renders the picture at send time): lights by team, tasks that turned red during the past week, tasks due
 in the week ahead, and indicators updated during the past week. ``.as_text()`` is a short
 markdown-ish card for WeCom and the console; ``bot.services.charts.render_brief`` draws it.
 
@@ -84,6 +84,12 @@ class WeeklyBrief:
             for color, count in team.counts.items():
                 out[color] = out.get(color, 0) + count
         return out
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to say: no tasks at all, nothing turned red or due, no indicator updated
+        (the weekly reminder job then sends nothing)."""
+        return not (self.teams or self.turned_red or self.due_next or self.indicators)
 
     @property
     def due_label(self) -> str:
