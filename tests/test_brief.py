@@ -47,10 +47,10 @@ def test_weekly_brief_data(app, clock):
     assert len(names) == 61 and "一般公共预算收入" not in names and names[0] == "规上工业总产值"
 
     text = brief.as_text()
-    assert text.startswith("**雕庄街道督办周报**(07-08~07-15)")
-    assert "**本周转红(2)**" in text and "07-13 纳图电气(项目一专班·王干部),逾期" in text
-    assert "**下周到期 07-16~07-22(1)**" in text and "昱智尔" in text and "进度95%" in text
-    assert "**指标更新(61)**" in text and "……等61项" in text
+    assert text.startswith("📊 雕庄街道督办周报(07-08~07-15)")
+    assert "【本周转红(2)】" in text and "07-13 纳图电气(项目一专班·王干部),逾期" in text
+    assert "【下周到期 07-16~07-22(1)】" in text and "昱智尔" in text and "进度95%" in text
+    assert "【指标更新(61)】" in text and "……等61项" in text
     assert "全部事项:红灯3 黄灯1 未报78 已完成2" in text
 
 
@@ -83,7 +83,7 @@ def test_empty_database_brief(tmp_path, clock):
     app = make_app(f"sqlite:///{tmp_path / 'empty.sqlite3'}", tmp_path, clock, load=False)
     with app.sessions() as s:
         brief = reports.weekly_brief(s, clock.now(), app.config)
-    assert brief.teams == [] and "**本周转红(0)**\n无" in brief.as_text()
+    assert brief.teams == [] and "【本周转红(0)】\n无" in brief.as_text()
     assert Image.open(charts.render_brief(brief, tmp_path / "b.png")).size[0] == 1080
 
 
@@ -97,7 +97,7 @@ def test_brief_on_wecom_is_a_text_card(sqlite_app, clock):
         person = s.scalar(select(Person).where(Person.name == "陈主任"))
         msg = Incoming(channel="wecom", chat_id="chen", user_id="chen")
         reply = cmd_brief(Ctx(sqlite_app, s, clock.now(), msg, person), "")
-    assert reply.files == [] and reply.text.startswith("**雕庄街道督办周报**")
+    assert reply.files == [] and reply.text.startswith("📊 雕庄街道督办周报")
 
 
 def test_cli_chart_and_brief(sqlite_app, tmp_path, capsys):
@@ -112,5 +112,5 @@ def test_cli_chart_and_brief(sqlite_app, tmp_path, capsys):
     picture = tmp_path / "brief.png"
     assert run.main(["--config", str(config), "brief", "--now", "2025-07-15T09:00", str(picture)]) == 0
     printed = capsys.readouterr().out
-    assert "**雕庄街道督办周报**(07-08~07-15)" in printed and "没有找到指标“没有这个”" in printed
+    assert "📊 雕庄街道督办周报(07-08~07-15)" in printed and "没有找到指标“没有这个”" in printed
     assert Image.open(picture).size[0] == 1080

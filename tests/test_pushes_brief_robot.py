@@ -73,7 +73,7 @@ def test_weekly_brief_job_sends_the_brief_text_and_picture(app):
     run_at(app, runner, "2025-12-08T08:30")  # Monday
     with app.sessions() as session:
         expected = reports.weekly_brief(session, app.clock.now(), app.config).as_text()
-    assert expected.startswith("**雕庄街道督办周报**(12-01~12-08)") and "测试事项red" in expected
+    assert expected.startswith("📊 雕庄街道督办周报(12-01~12-08)") and "测试事项red" in expected
     zhang = [r for c, r in console.sent if "督办周报" in r.text]
     assert [c for c, r in console.sent if "督办周报" in r.text] == ["张主任"]
     assert zhang[0].text == expected
@@ -102,7 +102,7 @@ def test_console_notifier_prints_the_brief_picture_path(sqlite_app):
     router.register("console", ConsoleNotifier(out))
     run_at(app, ReminderRunner(app, router, worker="t"), "2025-12-08T08:30")
     printed = out.getvalue()
-    assert "[提醒 → 张主任]\n**雕庄街道督办周报**" in printed
+    assert "[提醒 → 张主任]\n📊 雕庄街道督办周报" in printed
     line = next(line for line in printed.splitlines() if line.startswith("[图片] 雕庄街道督办周报:"))
     assert png_size(line.split(":", 1)[1])[0] == 1080
 
@@ -120,7 +120,7 @@ def test_a_brief_sent_late_is_the_current_one(sqlite_app):
     app.clock.set(parse_now("2025-12-08T14:00"))
     asyncio.run(runner.deliver_all())
     texts = [r.text for c, r in rec.sent if "督办周报" in r.text]
-    assert len(texts) == 2 and all(t.startswith("(补发)**雕庄街道督办周报**") for t in texts)
+    assert len(texts) == 2 and all(t.startswith("(补发)📊 雕庄街道督办周报") for t in texts)
     assert all("测试事项late" in t for t in texts)
     assert all(png_size(r.files[0].path)[0] == 1080 for c, r in rec.sent if "督办周报" in r.text)
 
@@ -251,7 +251,7 @@ def test_weekly_brief_on_telegram_is_text_then_photo(sqlite_app):
 
     sent = asyncio.run(main())
     briefs = [m for m in sent if m["method"] == "sendMessage" and "督办周报" in (m["text"] or "")]
-    assert len(briefs) == 1 and briefs[0]["text"].startswith("**雕庄街道督办周报**(12-01~12-08)")
+    assert len(briefs) == 1 and briefs[0]["text"].startswith("📊 雕庄街道督办周报(12-01~12-08)")
     [photo] = [m for m in sent if m["method"] == "sendPhoto"]
     assert photo["caption"] == "雕庄街道督办周报" and sent.index(photo) > sent.index(briefs[0])
 

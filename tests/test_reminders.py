@@ -359,11 +359,11 @@ def test_weekly_brief_on_monday_for_leaders(december):
     add_task(app, "red", date(2025, 12, 5))
     runner, rec = runner_for(app)
     run_at(app, runner, "2025-12-08T08:30")
-    briefs = [c for c, r in rec.sent if r.text.startswith("**雕庄街道督办周报**")]
+    briefs = [c for c, r in rec.sent if r.text.startswith("📊 雕庄街道督办周报")]
     assert sorted(briefs) == ["张主任", "陈主任"]
     text = _push_for(rec, "督办周报").text
-    assert text.startswith("**雕庄街道督办周报**(12-01~12-08)")
-    assert "红灯较多:项目一专班1" in text and "**本周转红(1)**\n- 12-06 测试事项red(项目一专班·王干部),逾期" in text
+    assert text.startswith("📊 雕庄街道督办周报(12-01~12-08)")
+    assert "红灯较多:项目一专班1" in text and "【本周转红(1)】\n- 12-06 测试事项red(项目一专班·王干部),逾期" in text
     run_at(app, runner, "2025-12-09T08:30")
     assert len([1 for c, r in rec.sent if "督办周报" in r.text]) == 2
 

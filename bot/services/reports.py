@@ -101,7 +101,7 @@ class WeeklyBrief:
     def as_text(self) -> str:
         """A short card: markdown-ish (bold titles) that WeCom renders and a console reads."""
         totals = self.totals
-        lines = [f"**{self.office}督办周报**({self.start:%m-%d}~{self.end:%m-%d})",
+        lines = [f"📊 {self.office}督办周报({self.start:%m-%d}~{self.end:%m-%d})",
                  "全部事项:" + " ".join(f"{name}{totals[c]}" for c, name in self.light_names() if totals.get(c))]
         reds = [t for t in self.teams if t.counts.get(RED)]
         if reds:
@@ -110,7 +110,7 @@ class WeeklyBrief:
         for title, items in ((f"本周转红({len(self.turned_red)})", self.turned_red),
                              (f"{self.due_label}({len(self.due_next)})", self.due_next),
                              (f"指标更新({len(self.indicators)})", self.indicators)):
-            lines.append(f"**{title}**")
+            lines.append(f"【{title}】")
             if not items:
                 lines.append("无")
                 continue
