@@ -10,13 +10,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, Integer, String, cast, create_engine, event, inspect, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import PROJECT_ROOT
 from bot.models import MetaEntry, Task, TaskUpdate
 
 TASKS_VERSION_KEY = "tasks_version"
+NAMES_VERSION_KEY = "names_version"
+VERSION_KEYS = (TASKS_VERSION_KEY, NAMES_VERSION_KEY)
+_VERSIONS_INFO = "meta_versions"  # session.info key: this transaction's version values
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +93,26 @@ def has_schema(engine: Engine) -> bool:
     return inspect(engine).has_table("alembic_version")
 
 
+def meta_version(session: Session, key: str) -> str:
+    """A version counter from the meta table (``tasks_version``, ``names_version``).
+
+    Both are read in one query, once per transaction, and kept in ``session.info`` until
+    the transaction ends; our own bumps drop the kept values, so the next read sees them.
+    Other processes' bumps are seen by the next message (the next transaction), exactly as
+    when each caller read its row: the versions exist so that every process notices.
+    """
+    versions = session.info.get(_VERSIONS_INFO)
+    if versions is None:
+        rows = session.execute(select(MetaEntry.key, MetaEntry.value).where(MetaEntry.key.in_(VERSION_KEYS)))
+        versions = session.info[_VERSIONS_INFO] = dict(rows.all())
+    return versions.get(key, "0")
+
+
+def forget_meta_versions(session: Session) -> None:
+    """After a bump in this transaction: read the versions again next time."""
+    session.info.pop(_VERSIONS_INFO, None)
+
+
 @event.listens_for(Session, "before_flush")
 def _bump_tasks_version(session: Session, _context, _instances) -> None:
     """Any change to tasks moves ``tasks_version``, so every process's cached lists expire."""
@@ -99,14 +122,20 @@ def _bump_tasks_version(session: Session, _context, _instances) -> None:
     if session.info.get("tasks_version_bumped"):
         return
     session.info["tasks_version_bumped"] = True
-    entry = session.get(MetaEntry, TASKS_VERSION_KEY)
-    if entry is None:
-        session.add(MetaEntry(key=TASKS_VERSION_KEY, value="1"))
-    else:
-        entry.value = str(int(entry.value) + 1)
+    forget_meta_versions(session)
+    # One UPDATE instead of SELECT + UPDATE (this runs on every progress report); it is
+    # also atomic when two processes bump at once. Core on the session's connection, so it
+    # joins this transaction without triggering another flush.
+    table = MetaEntry.__table__
+    connection = session.connection()
+    bumped = connection.execute(update(table).where(table.c.key == TASKS_VERSION_KEY).values(
+        value=cast(cast(table.c.value, Integer) + 1, String)))
+    if bumped.rowcount == 0:
+        connection.execute(insert(table).values(key=TASKS_VERSION_KEY, value="1"))
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _reset_bump_flag(session: Session, transaction) -> None:
     if transaction.parent is None:
         session.info.pop("tasks_version_bumped", None)
+        forget_meta_versions(session)

@@ -16,17 +16,15 @@ import threading
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
-from pypinyin import Style, lazy_pinyin
-from rapidfuzz import fuzz, process
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.db import NAMES_VERSION_KEY, forget_meta_versions, meta_version
 from bot.models import Indicator, MetaEntry, Task
 from bot.services.text import normalize_name, normalize_query
 
 logger = logging.getLogger(__name__)
 
-NAMES_VERSION_KEY = "names_version"
 KIND_INDICATOR = "indicator"
 KIND_TASK = "task"
 
@@ -36,8 +34,19 @@ _PINYIN_PREFIX = "py:"
 _INITIALS_PREFIX = "pi:"
 
 
+# pypinyin (about 0.3 s to import: its phrase dictionary) and rapidfuzz are imported where
+# they are used, not at module import: start-up and exact-name answers never need them.
+
+def lazy_pinyin(text: str, **kwargs) -> list[str]:
+    import pypinyin
+
+    return pypinyin.lazy_pinyin(text, **kwargs)
+
+
 def search_keys_for(name: str, aliases: Iterable[str]) -> list[str]:
     """Normalised names plus their full pinyin and pinyin initials."""
+    from pypinyin import Style
+
     keys: list[str] = []
     for raw in [name, *aliases]:
         norm = normalize_name(raw)
@@ -57,6 +66,7 @@ def bump_names_version(session: Session) -> None:
         session.add(MetaEntry(key=NAMES_VERSION_KEY, value="1"))
     else:
         entry.value = str(int(entry.value) + 1)
+    forget_meta_versions(session)
 
 
 @dataclass
@@ -141,6 +151,8 @@ class _Index:
         return self._fuzzy(query, kinds, limit)
 
     def _fuzzy(self, query: str, kinds: Optional[set[str]], limit: int) -> Match:
+        from rapidfuzz import fuzz, process
+
         scores: dict[Ref, float] = {}
         for choice, score, idx in process.extract(
             query, self.plain_keys, scorer=fuzz.ratio, limit=limit * 4, score_cutoff=50
@@ -177,8 +189,7 @@ class NameIndex:
         self._cache: dict[str, tuple[str, _Index]] = {}
 
     def get(self, session: Session) -> _Index:
-        version_row = session.get(MetaEntry, NAMES_VERSION_KEY)
-        version = version_row.value if version_row else "0"
+        version = meta_version(session, NAMES_VERSION_KEY)
         bind_key = str(session.get_bind().url)
         cached = self._cache.get(bind_key)
         if cached and cached[0] == version:

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session, selectinload
 
 from bot.config import LightsConfig
 from bot.models import (
-    MetaEntry,
     STATUS_ACTIVE,
     STATUS_DONE,
     STATUS_PAUSED,
@@ -252,10 +251,12 @@ _LIST_CACHE: dict[tuple, tuple[int, int, list[int]]] = {}
 
 
 def tasks_version(session: Session) -> str:
-    from bot.db import TASKS_VERSION_KEY
+    from bot.db import TASKS_VERSION_KEY, meta_version
 
-    entry = session.get(MetaEntry, TASKS_VERSION_KEY)
-    return entry.value if entry else "0"
+    # flush first: pending task changes bump the version (bot.db), and a list must not be
+    # served from a cache entry older than them (the version is read once per transaction)
+    session.flush()
+    return meta_version(session, TASKS_VERSION_KEY)
 
 
 def _load_page(session: Session, ids: list[int], today: date) -> list[tuple[Task, "Light"]]:
