@@ -93,6 +93,9 @@ def has_schema(engine: Engine) -> bool:
     return inspect(engine).has_table("alembic_version")
 
 
+_VERSIONS = select(MetaEntry.key, MetaEntry.value).where(MetaEntry.key.in_(VERSION_KEYS))  # built once
+
+
 def meta_version(session: Session, key: str) -> str:
     """A version counter from the meta table (``tasks_version``, ``names_version``).
 
@@ -103,8 +106,7 @@ def meta_version(session: Session, key: str) -> str:
     """
     versions = session.info.get(_VERSIONS_INFO)
     if versions is None:
-        rows = session.execute(select(MetaEntry.key, MetaEntry.value).where(MetaEntry.key.in_(VERSION_KEYS)))
-        versions = session.info[_VERSIONS_INFO] = dict(rows.all())
+        versions = session.info[_VERSIONS_INFO] = dict(session.execute(_VERSIONS).all())
     return versions.get(key, "0")
 
 

@@ -82,7 +82,7 @@ def cmd_query(ctx: Ctx, args: str) -> list[Reply] | Reply:
         kind, id_ = match.best
         if kind == KIND_INDICATOR:
             return indicator_reply(ctx, ctx.session.get(Indicator, id_), with_source)
-        return task_reply(ctx, ctx.session.get(Task, id_))
+        return task_reply(ctx, task_service.get_task_for_card(ctx.session, id_))
     if match.candidates and match.how == "ambiguous":
         buttons = [[candidate_button(ctx, ref)] for ref in match.candidates]
         return Reply(f"“{args.strip()}”可能是:", buttons=buttons)
@@ -209,7 +209,7 @@ def cmd_task(ctx: Ctx, args: str) -> Reply:
     """/task 名称 — 事项卡片:责任人、时间节点、进度、红黄绿灯"""
     if not args.strip():
         return Reply("请写事项名称,例如:/task 纳图电气")
-    return task_reply(ctx, task_service.find_task(ctx.session, args))
+    return task_reply(ctx, task_service.find_task(ctx.session, args, for_card=True))
 
 
 _UPDATE = re.compile(r"^(?P<task>.+?)\s*(?P<pct>[-+]?\d+(?:\.\d+)?)\s*%\s*(?P<note>.*)$", re.S)
@@ -300,7 +300,7 @@ def cmd_bindgroup(ctx: Ctx, args: str) -> Reply:
 # ---------------------------------------------------------------- button presses
 
 def cb_task(ctx: Ctx, parts: list[str]) -> Reply:
-    task = ctx.session.get(Task, int(parts[0])) if parts and parts[0].isdigit() else None
+    task = task_service.get_task_for_card(ctx.session, int(parts[0])) if parts and parts[0].isdigit() else None
     if task is None:
         return Reply("这个事项已不存在。", notice="已过期")
     return task_reply(ctx, task)
