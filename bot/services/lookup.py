@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
@@ -32,6 +33,7 @@ Ref = tuple[str, int]  # (kind, id)
 
 _PINYIN_PREFIX = "py:"
 _INITIALS_PREFIX = "pi:"
+_SEPARATOR = "\x00"
 
 
 # pypinyin (about 0.3 s to import: its phrase dictionary) and rapidfuzz are imported where
@@ -99,6 +101,16 @@ class _Index:
                     self.exact.setdefault(key, set()).add(ref)
                     self.plain_keys.append(key)
                     self.plain_owner.append(ref)
+        # For the "contains" steps without a Python loop over every key (10,000+ tasks):
+        # the longest key bounds the substrings of a question worth looking up, and all keys
+        # joined by a separator no key contains can be searched in one str.find pass.
+        self.longest_key = max(map(len, self.plain_keys), default=0)
+        self.joined = _SEPARATOR.join(self.plain_keys)
+        self.starts: list[int] = []
+        at = 0
+        for key in self.plain_keys:
+            self.starts.append(at)
+            at += len(key) + len(_SEPARATOR)
 
     def find(self, text: str, kinds: Optional[set[str]] = None, limit: int = 5) -> Match:
         query = normalize_query(text)
@@ -129,11 +141,7 @@ class _Index:
                 return Match(best=hits[0], how="pinyin")
 
             # a known name inside the question ("纳图电气项目最新情况"), longest name wins
-            inside: dict[Ref, int] = {}
-            for key, ref in zip(self.plain_keys, self.plain_owner):
-                if len(key) >= 2 and key in query:
-                    inside[ref] = max(inside.get(ref, 0), len(key))
-            inside = {r: n for r, n in inside.items() if kinds is None or r[0] in kinds}
+            inside = {r: n for r, n in self._names_inside(query).items() if kinds is None or r[0] in kinds}
             if inside:
                 top = max(inside.values())
                 best = allowed(r for r, n in inside.items() if n == top)
@@ -142,13 +150,43 @@ class _Index:
                 return Match(candidates=best[:limit], how="ambiguous")
             # the question inside names ("外资" -> several), only for 2+ characters
             if len(query) >= 2:
-                around = allowed(ref for key, ref in zip(self.plain_keys, self.plain_owner) if query in key)
+                around = allowed(self._names_around(query))
                 if len(around) == 1:
                     return Match(best=around[0], how="contains")
                 if around:
                     return Match(candidates=around[:limit], how="ambiguous")
 
         return self._fuzzy(query, kinds, limit)
+
+    def _names_inside(self, query: str) -> dict[Ref, int]:
+        """Names (2+ characters) contained in the query -> the longest such name's length."""
+        inside: dict[Ref, int] = {}
+        longest = min(len(query), self.longest_key)
+        if (len(query) - 1) * longest > len(self.plain_keys):
+            # a very long question: scanning the keys is cheaper than its substrings
+            for key, ref in zip(self.plain_keys, self.plain_owner):
+                if len(key) >= 2 and key in query:
+                    inside[ref] = max(inside.get(ref, 0), len(key))
+            return inside
+        for length in range(2, longest + 1):
+            for start in range(len(query) - length + 1):
+                for ref in self.exact.get(query[start:start + length], ()):
+                    inside[ref] = max(inside.get(ref, 0), length)
+        return inside
+
+    def _names_around(self, query: str) -> list[Ref]:
+        """Owners of the names that contain the query."""
+        if _SEPARATOR in query:  # cannot happen after normalising; kept exact anyway
+            return [ref for key, ref in zip(self.plain_keys, self.plain_owner) if query in key]
+        found = []
+        at = self.joined.find(query)
+        while at != -1:
+            index = bisect_right(self.starts, at) - 1  # the key this occurrence lies in
+            found.append(self.plain_owner[index])
+            if index + 1 == len(self.starts):
+                break
+            at = self.joined.find(query, self.starts[index + 1])
+        return found
 
     def _fuzzy(self, query: str, kinds: Optional[set[str]], limit: int) -> Match:
         from rapidfuzz import fuzz, process
