@@ -6,11 +6,13 @@ works. The schema is created and upgraded only through Alembic migrations.
 from __future__ import annotations
 
 import logging
+import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
-from sqlalchemy import Engine, Integer, String, cast, create_engine, event, inspect, insert, select, update
+from sqlalchemy import Engine, Integer, String, cast, create_engine, event, inspect, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import PROJECT_ROOT
@@ -73,8 +75,40 @@ def _alembic_config(engine: Engine):
     return cfg
 
 
+_REVISION = re.compile(r"^revision(?:\s*:[^=]*)?\s*=\s*['\"]([^'\"]+)['\"]\s*$", re.M)
+_DOWN_REVISION = re.compile(r"^down_revision(?:\s*:[^=]*)?\s*=\s*(?:None|['\"]([^'\"]+)['\"])\s*$", re.M)
+
+
+def _head_from_files() -> Optional[str]:
+    """The newest revision, read from the migration files without importing Alembic (about
+    0.2 s of start-up). None unless every file is a plain step of one chain; then Alembic
+    decides, as always."""
+    revisions, parents = set(), set()
+    for path in (ALEMBIC_DIR / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        revision, down = _REVISION.findall(source), _DOWN_REVISION.findall(source)
+        if len(revision) != 1 or len(down) != 1:
+            return None
+        revisions.add(revision[0])
+        if down[0]:
+            parents.add(down[0])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 and parents <= revisions else None
+
+
+def _at_revision(engine: Engine, revision: str) -> bool:
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [revision]
+    except DBAPIError:  # no schema yet
+        return False
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration (a no-op when it is already there)."""
+    head = _head_from_files()
+    if head is not None and _at_revision(engine, head):
+        return  # the usual start: already at head, checked without importing Alembic
     from alembic import command
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory

@@ -11,6 +11,7 @@ so building the in-memory index is a plain read, and it is rebuilt only when the
 """
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from bisect import bisect_right
@@ -240,6 +241,11 @@ class NameIndex:
                 rows.append(((KIND_TASK, id_), name, keys or []))
             index = _Index(rows)
             self._cache[bind_key] = (version, index)
+            # The index is a million long-lived objects (10,000 tasks); every full garbage
+            # collection would walk them all (~90 ms pause, once every few hundred messages).
+            # Freezing moves what is alive now out of the collector's reach. Nothing here
+            # forms reference cycles, so a replaced index is still freed by reference counts.
+            gc.freeze()
             logger.debug("name index rebuilt: %d entries, version %s", len(rows), version)
             return index
 
