@@ -144,9 +144,28 @@ def meta_version(session: Session, key: str) -> str:
     return versions.get(key, "0")
 
 
+def version_columns():
+    """The version values as scalar subqueries, for a query every message runs anyway
+    (people.identify_in_chat); hand its values to ``remember_meta_versions``."""
+    return tuple(select(MetaEntry.value).where(MetaEntry.key == key).scalar_subquery().label(key)
+                 for key in VERSION_KEYS)
+
+
+def remember_meta_versions(session: Session, values) -> None:
+    """Versions read by another query of this transaction (see ``version_columns``)."""
+    session.info[_VERSIONS_INFO] = {key: value for key, value in zip(VERSION_KEYS, values)
+                                    if value is not None}
+
+
 def forget_meta_versions(session: Session) -> None:
     """After a bump in this transaction: read the versions again next time."""
     session.info.pop(_VERSIONS_INFO, None)
+
+
+_META = MetaEntry.__table__
+_BUMP_TASKS_VERSION = (update(_META).where(_META.c.key == TASKS_VERSION_KEY)
+                       .values(value=cast(cast(_META.c.value, Integer) + 1, String)))
+_FIRST_TASKS_VERSION = insert(_META).values(key=TASKS_VERSION_KEY, value="1")
 
 
 @event.listens_for(Session, "before_flush")
@@ -162,12 +181,9 @@ def _bump_tasks_version(session: Session, _context, _instances) -> None:
     # One UPDATE instead of SELECT + UPDATE (this runs on every progress report); it is
     # also atomic when two processes bump at once. Core on the session's connection, so it
     # joins this transaction without triggering another flush.
-    table = MetaEntry.__table__
     connection = session.connection()
-    bumped = connection.execute(update(table).where(table.c.key == TASKS_VERSION_KEY).values(
-        value=cast(cast(table.c.value, Integer) + 1, String)))
-    if bumped.rowcount == 0:
-        connection.execute(insert(table).values(key=TASKS_VERSION_KEY, value="1"))
+    if connection.execute(_BUMP_TASKS_VERSION).rowcount == 0:
+        connection.execute(_FIRST_TASKS_VERSION)
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -13,6 +13,7 @@ from typing import Optional
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
+from bot.db import remember_meta_versions, version_columns
 from bot.models import (
     ROLE_CADRE,
     ROLE_LEADER,
@@ -52,7 +53,7 @@ def identify(session: Session, channel: str, external_user_id: str) -> Optional[
 # Built once with bound parameters: every message runs it, and building an ORM select
 # costs more than running it.
 _PERSON_IN_CHAT = (
-    select(Person, Conversation)
+    select(Person, Conversation, *version_columns())
     .join(ChatIdentity, ChatIdentity.person_id == Person.id)
     .outerjoin(Conversation, and_(Conversation.channel == bindparam("channel"),
                                   Conversation.chat_id == bindparam("chat_id"),
@@ -66,10 +67,13 @@ _PERSON_IN_CHAT = (
 def identify_in_chat(session: Session, channel: str, external_user_id: str,
                      chat_id: str) -> tuple[Optional[Person], Optional[Conversation]]:
     """``identify`` plus that person's dialogue in this chat (None if none), in one query:
-    every message needs both."""
+    every message needs both, and most need the meta versions, which come along too."""
     row = session.execute(_PERSON_IN_CHAT, {"channel": channel, "chat_id": chat_id,
                                             "user_id": external_user_id}).first()
-    return (row[0], row[1]) if row is not None else (None, None)
+    if row is None:
+        return None, None
+    remember_meta_versions(session, row[2:])
+    return row[0], row[1]
 
 
 def find_person(session: Session, name: str) -> Person:

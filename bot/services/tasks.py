@@ -178,6 +178,7 @@ _TASK_WITH_TEAM_OWNER = (
     .outerjoin(Team, Task.team_id == Team.id)
     .outerjoin(Person, Task.owner_id == Person.id)
 )
+_TASK = select(Task).where(Task.id == bindparam("task_id"))
 _CARD_TASK = _TASK_WITH_TEAM_OWNER.where(Task.id == bindparam("task_id"))
 _PAGE_TASKS = _TASK_WITH_TEAM_OWNER.where(Task.id.in_(bindparam("ids", expanding=True)))
 
@@ -201,7 +202,9 @@ def find_task(session: Session, text: str, for_card: bool = False) -> Task:
     ``for_card`` loads its team and owner with it (see get_task_for_card)."""
     match = NAMES.find(session, text, kinds={KIND_TASK})
     if match.best:
-        return get_task_for_card(session, match.best[1]) if for_card else session.get(Task, match.best[1])
+        if for_card:
+            return get_task_for_card(session, match.best[1])
+        return session.scalar(_TASK, {"task_id": match.best[1]})
     names = [NAMES.name_of(session, ref) for ref in match.candidates]
     if names and match.how == "ambiguous":
         raise NotFound(f"“{text.strip()}”对应多个事项,请写全名:", names)
