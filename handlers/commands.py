@@ -81,7 +81,8 @@ def cmd_query(ctx: Ctx, args: str) -> list[Reply] | Reply:
     if match.best:
         kind, id_ = match.best
         if kind == KIND_INDICATOR:
-            return indicator_reply(ctx, ctx.session.get(Indicator, id_), with_source)
+            answer = indicator_service.answer_by_id(ctx.session, id_)
+            return indicator_reply(ctx, answer.indicator, with_source, answer)
         return task_reply(ctx, task_service.get_task_for_card(ctx.session, id_))
     if match.candidates and match.how == "ambiguous":
         buttons = [[candidate_button(ctx, ref)] for ref in match.candidates]
@@ -101,8 +102,9 @@ def candidate_button(ctx: Ctx, ref):
                       "i" if kind == KIND_INDICATOR else "t", id_)
 
 
-def indicator_reply(ctx: Ctx, indicator: Indicator, with_source: bool = False) -> Reply:
-    answer = indicator_service.answer_for(ctx.session, indicator)
+def indicator_reply(ctx: Ctx, indicator: Indicator, with_source: bool = False,
+                    answer: Optional[indicator_service.IndicatorAnswer] = None) -> Reply:
+    answer = answer or indicator_service.answer_for(ctx.session, indicator)
     source = answer.latest.source if answer.latest else None
     more_to_show = (source and len(source) > indicator_service.SOURCE_PREVIEW) or indicator.target_source
     buttons = [[ctx.button("看原文", "src", indicator.id)]] if more_to_show and not with_source else []

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Optional
 
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy.orm import Session, aliased
 
 from bot.models import Indicator, IndicatorValue
 from bot.services.lookup import KIND_INDICATOR, NAMES
@@ -103,6 +103,24 @@ def latest_value(session: Session, indicator_id: int) -> Optional[IndicatorValue
 
 def answer_for(session: Session, indicator: Indicator) -> IndicatorAnswer:
     return IndicatorAnswer(indicator, latest_value(session, indicator.id))
+
+
+_NEWER = aliased(IndicatorValue)
+# The indicator and its latest value (periods are unique per indicator) in one row, built once.
+_WITH_LATEST = (
+    select(Indicator, IndicatorValue)
+    .outerjoin(IndicatorValue, and_(
+        IndicatorValue.indicator_id == Indicator.id,
+        IndicatorValue.period_end == select(func.max(_NEWER.period_end))
+        .where(_NEWER.indicator_id == Indicator.id).scalar_subquery()))
+    .where(Indicator.id == bindparam("indicator_id"))
+)
+
+
+def answer_by_id(session: Session, indicator_id: int) -> Optional[IndicatorAnswer]:
+    """``answer_for`` from an id in one query (the question path); None if it is gone."""
+    row = session.execute(_WITH_LATEST, {"indicator_id": indicator_id}).first()
+    return IndicatorAnswer(row[0], row[1]) if row is not None else None
 
 
 def find_indicator(session: Session, text: str) -> Optional[Indicator]:
