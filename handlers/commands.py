@@ -81,8 +81,9 @@ def cmd_query(ctx: Ctx, args: str) -> list[Reply] | Reply:
     if match.best:
         kind, id_ = match.best
         if kind == KIND_INDICATOR:
-            return indicator_reply(ctx, ctx.session.get(Indicator, id_), with_source)
-        return task_reply(ctx, ctx.session.get(Task, id_))
+            answer = indicator_service.answer_by_id(ctx.session, id_)
+            return indicator_reply(ctx, answer.indicator, with_source, answer)
+        return task_reply(ctx, task_service.get_task_for_card(ctx.session, id_))
     if match.candidates and match.how == "ambiguous":
         buttons = [[candidate_button(ctx, ref)] for ref in match.candidates]
         return Reply(f"“{args.strip()}”可能是:", buttons=buttons)
@@ -101,8 +102,9 @@ def candidate_button(ctx: Ctx, ref):
                       "i" if kind == KIND_INDICATOR else "t", id_)
 
 
-def indicator_reply(ctx: Ctx, indicator: Indicator, with_source: bool = False) -> Reply:
-    answer = indicator_service.answer_for(ctx.session, indicator)
+def indicator_reply(ctx: Ctx, indicator: Indicator, with_source: bool = False,
+                    answer: Optional[indicator_service.IndicatorAnswer] = None) -> Reply:
+    answer = answer or indicator_service.answer_for(ctx.session, indicator)
     source = answer.latest.source if answer.latest else None
     more_to_show = (source and len(source) > indicator_service.SOURCE_PREVIEW) or indicator.target_source
     buttons = [[ctx.button("看原文", "src", indicator.id)]] if more_to_show and not with_source else []
@@ -209,7 +211,7 @@ def cmd_task(ctx: Ctx, args: str) -> Reply:
     """/task 名称 — 事项卡片:责任人、时间节点、进度、红黄绿灯"""
     if not args.strip():
         return Reply("请写事项名称,例如:/task 纳图电气")
-    return task_reply(ctx, task_service.find_task(ctx.session, args))
+    return task_reply(ctx, task_service.find_task(ctx.session, args, for_card=True))
 
 
 _UPDATE = re.compile(r"^(?P<task>.+?)\s*(?P<pct>[-+]?\d+(?:\.\d+)?)\s*%\s*(?P<note>.*)$", re.S)
@@ -300,7 +302,7 @@ def cmd_bindgroup(ctx: Ctx, args: str) -> Reply:
 # ---------------------------------------------------------------- button presses
 
 def cb_task(ctx: Ctx, parts: list[str]) -> Reply:
-    task = ctx.session.get(Task, int(parts[0])) if parts and parts[0].isdigit() else None
+    task = task_service.get_task_for_card(ctx.session, int(parts[0])) if parts and parts[0].isdigit() else None
     if task is None:
         return Reply("这个事项已不存在。", notice="已过期")
     return task_reply(ctx, task)

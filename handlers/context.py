@@ -27,6 +27,11 @@ class Ctx:
     def __post_init__(self) -> None:
         self._conversation = _UNKNOWN
 
+    def known_conversation(self, conv: Optional[Conversation]) -> None:
+        """The dialogue was read already (with the person, see people.identify_in_chat)."""
+        if self.person is not None:
+            self._conversation = conv
+
     def button(self, label: str, *parts: object) -> Button:
         return Button(label, self.app.sign(*parts))
 

@@ -10,12 +10,14 @@ import logging
 import re
 from typing import Optional
 
-from sqlalchemy import select
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.app import Duban
 from bot.models import InboundSeen
 from bot.services.errors import NotFound, ServiceError
-from bot.services.people import group_team, identify
+from bot.services.people import group_team, identify_in_chat
 from bot.services.text import nfkc
 from handlers.context import Ctx
 from handlers.messages import GROUP, Incoming, Reply
@@ -34,25 +36,41 @@ def handle(app: Duban, msg: Incoming) -> list[Reply]:
     once, and a repeat gets no reply and changes nothing."""
     try:
         with app.sessions.begin() as session:
-            if msg.message_ref:
-                key = (msg.channel, msg.message_ref)
-                if session.get(InboundSeen, key) is not None:
-                    logger.info("duplicate %s ignored", msg.message_ref)
-                    return []
-                session.add(InboundSeen(channel=msg.channel, external_id=msg.message_ref,
-                                        seen_at=app.clock.now()))
-                session.flush()
-            ctx = Ctx(app, session, app.clock.now(), msg,
-                      identify(session, msg.channel, msg.user_id))
+            if msg.message_ref and not _first_time(session, app, msg):
+                raise _AlreadySeen  # leaves the transaction, which PostgreSQL needs after the failed INSERT
+            person, conv = identify_in_chat(session, msg.channel, msg.user_id, msg.chat_id)
+            ctx = Ctx(app, session, app.clock.now(), msg, person)
+            ctx.known_conversation(conv)
             replies = _route(ctx)
             if replies and not msg.buttons_supported:
                 replies = _number_choices(ctx, replies)
             return replies
+    except _AlreadySeen:
+        logger.info("duplicate %s ignored", msg.message_ref)
+        return []
     except ServiceError as error:
         return [error_reply(error)]
     except Exception:  # noqa: BLE001 - the bot must never die on one message
         logger.exception("failed to handle %s from %s:%s", msg.message_ref, msg.channel, msg.user_id)
         return [Reply(ERROR_REPLY)]
+
+
+class _AlreadySeen(Exception):
+    """This message_ref was handled before."""
+
+
+_SEEN = insert(InboundSeen.__table__)  # built once
+
+
+def _first_time(session: Session, app: Duban, msg: Incoming) -> bool:
+    """Record the message reference; False when it is already recorded. One INSERT and no
+    SELECT first: the primary key refuses a repeat, also one racing in from another process."""
+    try:
+        session.connection().execute(_SEEN, {"channel": msg.channel, "external_id": msg.message_ref,
+                                             "seen_at": app.clock.now()})
+    except IntegrityError:
+        return False
+    return True
 
 
 def error_reply(error: ServiceError) -> Reply:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Optional
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy.orm import Session, aliased
 
 from bot.models import Indicator, IndicatorValue
 from bot.services.lookup import KIND_INDICATOR, NAMES
@@ -92,15 +92,35 @@ class IndicatorAnswer:
         return out
 
 
+# built once: every indicator answer runs it
+_LATEST_VALUE = (select(IndicatorValue).where(IndicatorValue.indicator_id == bindparam("indicator_id"))
+                 .order_by(IndicatorValue.period_end.desc()).limit(1))
+
+
 def latest_value(session: Session, indicator_id: int) -> Optional[IndicatorValue]:
-    return session.scalar(
-        select(IndicatorValue).where(IndicatorValue.indicator_id == indicator_id)
-        .order_by(IndicatorValue.period_end.desc()).limit(1)
-    )
+    return session.scalar(_LATEST_VALUE, {"indicator_id": indicator_id})
 
 
 def answer_for(session: Session, indicator: Indicator) -> IndicatorAnswer:
     return IndicatorAnswer(indicator, latest_value(session, indicator.id))
+
+
+_NEWER = aliased(IndicatorValue)
+# The indicator and its latest value (periods are unique per indicator) in one row, built once.
+_WITH_LATEST = (
+    select(Indicator, IndicatorValue)
+    .outerjoin(IndicatorValue, and_(
+        IndicatorValue.indicator_id == Indicator.id,
+        IndicatorValue.period_end == select(func.max(_NEWER.period_end))
+        .where(_NEWER.indicator_id == Indicator.id).scalar_subquery()))
+    .where(Indicator.id == bindparam("indicator_id"))
+)
+
+
+def answer_by_id(session: Session, indicator_id: int) -> Optional[IndicatorAnswer]:
+    """``answer_for`` from an id in one query (the question path); None if it is gone."""
+    row = session.execute(_WITH_LATEST, {"indicator_id": indicator_id}).first()
+    return IndicatorAnswer(row[0], row[1]) if row is not None else None
 
 
 def find_indicator(session: Session, text: str) -> Optional[Indicator]:
@@ -112,20 +132,26 @@ def get_by_key(session: Session, key: str) -> Optional[Indicator]:
     return session.scalar(select(Indicator).where(Indicator.key == key))
 
 
+# /kpi statements, built once (see bot.services.tasks on why)
+_CATEGORIES = (select(Indicator.category, func.count(), func.min(Indicator.sort_order))
+               .group_by(Indicator.category).order_by(func.min(Indicator.sort_order)))
+_IN_CATEGORY = (select(Indicator).where(Indicator.category == bindparam("category"))
+                .order_by(Indicator.sort_order))
+_VALUES_OF = (select(IndicatorValue).where(IndicatorValue.indicator_id.in_(bindparam("ids", expanding=True)))
+              .order_by(IndicatorValue.period_end))
+
+
 def categories(session: Session) -> list[tuple[str, int]]:
-    rows = session.execute(
-        select(Indicator.category, func.count(), func.min(Indicator.sort_order))
-        .group_by(Indicator.category).order_by(func.min(Indicator.sort_order))
-    )
+    rows = session.execute(_CATEGORIES)
     return [(category, count) for category, count, _ in rows]
 
 
 def by_category(session: Session, category: str) -> list[IndicatorAnswer]:
-    indicators = session.scalars(
-        select(Indicator).where(Indicator.category == category).order_by(Indicator.sort_order)
-        .options(selectinload(Indicator.values))
-    ).all()
-    return [IndicatorAnswer(i, i.values[-1] if i.values else None) for i in indicators]
+    indicators = session.scalars(_IN_CATEGORY, {"category": category}).all()
+    latest: dict[int, IndicatorValue] = {}
+    for value in session.scalars(_VALUES_OF, {"ids": [i.id for i in indicators]}):
+        latest[value.indicator_id] = value  # ordered by period_end: the last one wins
+    return [IndicatorAnswer(i, latest.get(i.id)) for i in indicators]
 
 
 def one_line(answer: IndicatorAnswer) -> str:

@@ -10,15 +10,17 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
+from bot.db import remember_meta_versions, version_columns
 from bot.models import (
     ROLE_CADRE,
     ROLE_LEADER,
     ROLE_TEAM_LEAD,
     ROLES,
     ChatIdentity,
+    Conversation,
     GroupBinding,
     Invite,
     Person,
@@ -48,6 +50,32 @@ def identify(session: Session, channel: str, external_user_id: str) -> Optional[
     )
 
 
+# Built once with bound parameters: every message runs it, and building an ORM select
+# costs more than running it.
+_PERSON_IN_CHAT = (
+    select(Person, Conversation, *version_columns())
+    .join(ChatIdentity, ChatIdentity.person_id == Person.id)
+    .outerjoin(Conversation, and_(Conversation.channel == bindparam("channel"),
+                                  Conversation.chat_id == bindparam("chat_id"),
+                                  Conversation.person_id == Person.id))
+    .where(ChatIdentity.channel == bindparam("channel"),
+           ChatIdentity.external_user_id == bindparam("user_id"))
+    .where(Person.active.is_(True))
+)
+
+
+def identify_in_chat(session: Session, channel: str, external_user_id: str,
+                     chat_id: str) -> tuple[Optional[Person], Optional[Conversation]]:
+    """``identify`` plus that person's dialogue in this chat (None if none), in one query:
+    every message needs both, and most need the meta versions, which come along too."""
+    row = session.execute(_PERSON_IN_CHAT, {"channel": channel, "chat_id": chat_id,
+                                            "user_id": external_user_id}).first()
+    if row is None:
+        return None, None
+    remember_meta_versions(session, row[2:])
+    return row[0], row[1]
+
+
 def find_person(session: Session, name: str) -> Person:
     person = session.scalar(select(Person).where(Person.name == name.strip()))
     if person is None:
@@ -55,9 +83,12 @@ def find_person(session: Session, name: str) -> Person:
     return person
 
 
+_TEAM = select(Team).where((Team.code == bindparam("code")) | (Team.name == bindparam("name")))  # built once
+
+
 def find_team(session: Session, text: str) -> Optional[Team]:
     text = text.strip()
-    return session.scalar(select(Team).where((Team.code == text.lower()) | (Team.name == text)))
+    return session.scalar(_TEAM, {"code": text.lower(), "name": text})
 
 
 def team_lead_of(session: Session, team_id: Optional[int]) -> Optional[Person]:

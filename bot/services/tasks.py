@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, func, or_, select
+from sqlalchemy.orm import Session
 
 from bot.config import LightsConfig
 from bot.models import (
-    MetaEntry,
     STATUS_ACTIVE,
     STATUS_DONE,
     STATUS_PAUSED,
@@ -170,11 +169,42 @@ def get_task_by_key(session: Session, key: str) -> Optional[Task]:
     return session.scalar(select(Task).where(Task.key == key))
 
 
-def find_task(session: Session, text: str) -> Task:
-    """One task from a name, alias, pinyin or typo; NotFound lists close candidates."""
+# Hot read statements are built once, with bound parameters: building an ORM select costs
+# more than running it on SQLite (~0.5 ms a message). The task comes with its team and owner
+# in one row; that puts them in the session, so ``task.team`` / ``task.owner`` are then
+# resolved from the session without another query.
+_TASK_WITH_TEAM_OWNER = (
+    select(Task, Team, Person)
+    .outerjoin(Team, Task.team_id == Team.id)
+    .outerjoin(Person, Task.owner_id == Person.id)
+)
+_TASK = select(Task).where(Task.id == bindparam("task_id"))
+_CARD_TASK = _TASK_WITH_TEAM_OWNER.where(Task.id == bindparam("task_id"))
+_PAGE_TASKS = _TASK_WITH_TEAM_OWNER.where(Task.id.in_(bindparam("ids", expanding=True)))
+
+
+def _with_team_owner(rows) -> list[Task]:
+    tasks = []
+    for task, _team, _owner in rows:
+        task.team, task.owner  # noqa: B018 - resolved from the row's objects now, no query
+        tasks.append(task)
+    return tasks
+
+
+def get_task_for_card(session: Session, task_id: int) -> Optional[Task]:
+    """The task with its team and owner loaded (what a card and a list row show)."""
+    tasks = _with_team_owner(session.execute(_CARD_TASK, {"task_id": task_id}))
+    return tasks[0] if tasks else None
+
+
+def find_task(session: Session, text: str, for_card: bool = False) -> Task:
+    """One task from a name, alias, pinyin or typo; NotFound lists close candidates.
+    ``for_card`` loads its team and owner with it (see get_task_for_card)."""
     match = NAMES.find(session, text, kinds={KIND_TASK})
     if match.best:
-        return session.get(Task, match.best[1])
+        if for_card:
+            return get_task_for_card(session, match.best[1])
+        return session.scalar(_TASK, {"task_id": match.best[1]})
     names = [NAMES.name_of(session, ref) for ref in match.candidates]
     if names and match.how == "ambiguous":
         raise NotFound(f"“{text.strip()}”对应多个事项,请写全名:", names)
@@ -223,12 +253,17 @@ def list_tasks(
 ) -> TaskPage:
     """Tasks for a list command, most urgent first, one page at a time."""
     today = now.date()
-    query, title = filter_tasks(session, now, person, which, arg, select(Task.id))
     cache_key = (str(session.get_bind().url), tasks_version(session), today, which, arg,
                  person.id if which == "mine" and person else None, page, page_size)
-    cached = _LIST_CACHE.get(cache_key)
+    # A hit means the same filter was checked and built before, and for these filters the
+    # query and title depend only on the key. A team list still looks its team up, so a
+    # renamed or removed team is seen at once (teams do not move tasks_version).
+    cached = _LIST_CACHE.get(cache_key) if which != "team" else None
+    if cached is None:
+        query, title = filter_tasks(session, now, person, which, arg, select(Task.id))
+        cached = _LIST_CACHE.get(cache_key)
     if cached is not None:
-        total, page, ids = cached
+        title, total, page, ids = cached
         return TaskPage(title, _load_page(session, ids, today), total, page, page_size, which, arg)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     if which in ("overdue", RED, YELLOW, "week", "due"):
@@ -242,25 +277,26 @@ def list_tasks(
     ids = session.scalars(query.order_by(*order).offset((page - 1) * page_size).limit(page_size)).all()
     if len(_LIST_CACHE) > 512:
         _LIST_CACHE.clear()
-    _LIST_CACHE[cache_key] = (total, page, list(ids))
+    _LIST_CACHE[cache_key] = (title, total, page, list(ids))
     return TaskPage(title, _load_page(session, ids, today), total, page, page_size, which, arg)
 
 
 # Lists cached per process, keyed by the database's tasks_version (moved by every task
 # change, see bot.db) and today's date: a list is recomputed only after something changed.
-_LIST_CACHE: dict[tuple, tuple[int, int, list[int]]] = {}
+_LIST_CACHE: dict[tuple, tuple[str, int, int, list[int]]] = {}
 
 
 def tasks_version(session: Session) -> str:
-    from bot.db import TASKS_VERSION_KEY
+    from bot.db import TASKS_VERSION_KEY, meta_version
 
-    entry = session.get(MetaEntry, TASKS_VERSION_KEY)
-    return entry.value if entry else "0"
+    # flush first: pending task changes bump the version (bot.db), and a list must not be
+    # served from a cache entry older than them (the version is read once per transaction)
+    session.flush()
+    return meta_version(session, TASKS_VERSION_KEY)
 
 
 def _load_page(session: Session, ids: list[int], today: date) -> list[tuple[Task, "Light"]]:
-    by_id = {t.id: t for t in session.scalars(
-        select(Task).where(Task.id.in_(ids)).options(selectinload(Task.team), selectinload(Task.owner)))}
+    by_id = {t.id: t for t in _with_team_owner(session.execute(_PAGE_TASKS, {"ids": list(ids)}))}
     return [(by_id[i], light_of(by_id[i], today)) for i in ids if i in by_id]
 
 
@@ -319,12 +355,23 @@ def light_counts(session: Session, now: datetime, team_id: Optional[int] = None)
     return {color: count for color, count in session.execute(query)}
 
 
+# Built once (see _TASK_WITH_TEAM_OWNER): each update with its author and milestone in one row.
+_RECENT_UPDATES = (
+    select(TaskUpdate, Person, Milestone)
+    .outerjoin(Person, TaskUpdate.author_id == Person.id)
+    .outerjoin(Milestone, TaskUpdate.milestone_id == Milestone.id)
+    .where(TaskUpdate.task_id == bindparam("task_id"))
+    .order_by(TaskUpdate.created_at.desc(), TaskUpdate.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
 def recent_updates(session: Session, task: Task, limit: int = 3) -> list[TaskUpdate]:
-    return list(session.scalars(
-        select(TaskUpdate).where(TaskUpdate.task_id == task.id)
-        .order_by(TaskUpdate.created_at.desc(), TaskUpdate.id.desc()).limit(limit)
-        .options(selectinload(TaskUpdate.author), selectinload(TaskUpdate.milestone))
-    ))
+    updates = []
+    for update, _author, _milestone in session.execute(_RECENT_UPDATES, {"task_id": task.id, "limit": limit}):
+        update.author, update.milestone  # noqa: B018 - resolved from the row's objects, no query
+        updates.append(update)
+    return updates
 
 
 # ---------------------------------------------------------------- updates
