@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Optional
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from bot.models import AuditEntry, Person
@@ -18,8 +19,10 @@ def record(
     entity_key: Optional[str],
     before: Optional[dict[str, Any]] = None,
     after: Optional[dict[str, Any]] = None,
-) -> AuditEntry:
-    entry = AuditEntry(
+) -> None:
+    """Append one entry. A Core INSERT (the log is append-only and never read back here),
+    executed at once in the caller's transaction; ``actor`` must already have an id."""
+    session.connection().execute(insert(AuditEntry.__table__), [dict(
         at=now,
         actor_id=actor.id if actor else None,
         action=action,
@@ -27,9 +30,7 @@ def record(
         entity_key=entity_key,
         before=_jsonable(before),
         after=_jsonable(after),
-    )
-    session.add(entry)
-    return entry
+    )])
 
 
 def _jsonable(values: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
