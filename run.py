@@ -4,7 +4,10 @@
     python run.py console --demo            chat in the terminal on the report's data
     python run.py import data/FILE.yaml     load a dataset (idempotent)
     python run.py telegram                  run the Telegram bot (long polling)
-    python run.py serve                     webhook server for Telegram and WeCom
+    python run.py serve                     webhook server for Telegram and WeCom, and reminders
+    python run.py remind --now ISO          which reminders are due at a moment
+    python run.py export-xlsx / import-xlsx Excel ledgers (台账)
+    python run.py chart / brief             an indicator chart, the weekly brief
     python run.py migrate                   create or upgrade the database schema
 
 ``--config PATH`` picks another config file (default config.yaml).
@@ -57,14 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def register_channel_commands(sub) -> None:
     """Channels add their own sub-commands (telegram, serve) when their modules exist."""
+    from bot.optional import import_optional
+
     for module_name in ("bot.channels.telegram.cli", "bot.channels.serve_cli", "jobs.cli", "bot.reports_cli"):
-        try:
-            module = __import__(module_name, fromlist=["add_parser"])
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
-        module.add_parser(sub)
+        module = import_optional(module_name)
+        if module is not None:
+            module.add_parser(sub)
 
 
 def make_clock(now: Optional[str], demo: bool):

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bot.app import Duban
 from bot.notify import NotifierRouter
+from bot.optional import import_optional
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +30,9 @@ def channel_installers() -> list[tuple[str, Installer]]:
     found: list[tuple[str, Installer]] = []
     for name, module_name in (("telegram", "bot.channels.telegram.webhook"),
                               ("wecom", "bot.channels.wecom.callback")):
-        try:
-            module = __import__(module_name, fromlist=["install"])
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
-        found.append((name, module.install))
+        module = import_optional(module_name)
+        if module is not None:
+            found.append((name, module.install))
     return found
 
 

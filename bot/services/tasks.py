@@ -80,28 +80,27 @@ def _yellow(today: date) -> ColumnElement[bool]:
     return or_(Task.behind_yellow_on <= today, Task.due_soon_on <= today, Task.stale_on <= today)
 
 
+def _light_case(today: date, value_of: dict[str, object]) -> ColumnElement:
+    """One CASE over the light rules (the order ``light_of`` applies them), mapping each light
+    to ``value_of[light]``: its name for ``light_sql``, its urgency for ``light_rank_sql``."""
+    return case(
+        (Task.status == STATUS_DONE, value_of[DONE]),
+        (Task.status == STATUS_PAUSED, value_of[PAUSED]),
+        (_red(today), value_of[RED]),
+        (_yellow(today), value_of[YELLOW]),
+        (Task.progress.is_(None), value_of[GREY]),
+        else_=value_of[GREEN],
+    )
+
+
 def light_sql(today: date) -> ColumnElement[str]:
     """The light as a SQL expression, for filters and ordering (mirrors ``light_of``)."""
-    return case(
-        (Task.status == STATUS_DONE, DONE),
-        (Task.status == STATUS_PAUSED, PAUSED),
-        (_red(today), RED),
-        (_yellow(today), YELLOW),
-        (Task.progress.is_(None), GREY),
-        else_=GREEN,
-    )
+    return _light_case(today, {color: color for color in LIGHT_RANK})
 
 
 def light_rank_sql(today: date) -> ColumnElement[int]:
     """Urgency for ordering: red 0, yellow 1, grey 2, green 3, paused 4, done 5."""
-    return case(
-        (Task.status == STATUS_DONE, LIGHT_RANK[DONE]),
-        (Task.status == STATUS_PAUSED, LIGHT_RANK[PAUSED]),
-        (_red(today), LIGHT_RANK[RED]),
-        (_yellow(today), LIGHT_RANK[YELLOW]),
-        (Task.progress.is_(None), LIGHT_RANK[GREY]),
-        else_=LIGHT_RANK[GREEN],
-    )
+    return _light_case(today, LIGHT_RANK)
 
 
 def light_filter(color: str, today: date) -> ColumnElement[bool]:
@@ -430,7 +429,7 @@ def record_update(
                   milestone_id=milestone.id if milestone else None, photo_file_id=photo_file_id,
                   photo_path=photo_path, channel=channel, source_ref=source_ref)
     # Written with one Core INSERT rather than as an ORM object: updates are append-only and
-    # never read back in this transaction, and this halves the cost of a report (bench/).
+    # never read back in this transaction; this skips the ORM unit of work (see bench/).
     session.connection().execute(insert(TaskUpdate.__table__), [values])
     update = TaskUpdate(**values)  # transient, for the receipt; not added to the session
     update.author, update.milestone = person, milestone
