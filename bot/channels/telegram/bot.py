@@ -34,6 +34,7 @@ from telegram.ext import (AIORateLimiter, Application, BaseUpdateProcessor, Cont
                           TypeHandler)
 
 from bot.app import Duban
+from bot.channels.telegram.request import AiohttpRequest
 from bot.clock import OFFICE_TZ
 from bot.config import TelegramConfig
 from handlers import handle
@@ -289,7 +290,9 @@ class TelegramBot:
             raise ValueError("telegram.token is not set (TELEGRAM_BOT_TOKEN)")
         builder = (Application.builder().token(token)
                    .defaults(Defaults(tzinfo=OFFICE_TZ))
-                   .rate_limiter(rate_limiter(self.config)))
+                   .rate_limiter(rate_limiter(self.config))
+                   .request(AiohttpRequest())
+                   .get_updates_request(AiohttpRequest(connection_pool_size=1)))
         base_url, base_file_url = api_urls(self.config)
         if base_url:
             builder = builder.base_url(base_url)
