@@ -45,7 +45,8 @@ class AiohttpRequest(BaseRequest):
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0,
                                              enable_cleanup_closed=False)
-            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers)
+            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers,
+                                                  cookie_jar=aiohttp.DummyCookieJar())
 
     async def shutdown(self) -> None:
         if self._session is None or self._session.closed:
