@@ -17,7 +17,11 @@ Decisions:
   of 30 through and then 30/s, which trips Telegram's sliding one-second window with 429s),
   20/min per group; a 429's RetryAfter is waited out and retried ``telegram.max_retries``
   times; network errors are retried twice; anything else is logged with the update id and
-  the bot goes on.
+  the bot goes on;
+- requests go over aiohttp (``request.AiohttpRequest``, same contract as PTB's httpx backend at
+  a third of its CPU per call), and text replies are sent with ``send_text`` (the keyboard as
+  plain JSON, Telegram's answer not parsed into a ``Message``): a bot is CPU-bound on one
+  event loop, and these two were a third of it per update (bench/telegram_bench.py).
 """
 from __future__ import annotations
 
