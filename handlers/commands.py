@@ -162,6 +162,12 @@ def list_reply(ctx: Ctx, which: str, arg: Optional[str], page: int = 1, edit: bo
     result = task_service.list_tasks(ctx.session, ctx.now, ctx.person, which, arg, page,
                                      ctx.app.config.lists.page_size)
     text = render.task_page(result, ctx.now.date())
+    if which == "overdue" and not result.total:
+        upcoming = task_service.next_deadline(ctx.session, ctx.now.date())
+        if upcoming:
+            day, count = upcoming
+            days = (day - ctx.now.date()).days
+            text += f"\n最近的时间节点:{day.isoformat()}({count}项,{days}天后)。发 /due {days} 查看。"
     buttons = []
     if ctx.msg.buttons_supported:
         buttons = [[ctx.button(f"{light.icon}{t.name[:12]}", "t", t.id)] for t, light in result.rows]

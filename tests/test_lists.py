@@ -7,8 +7,11 @@ from bot.clock import parse_now
 from bot.models import Task
 
 
-def test_nothing_overdue_in_july(chat_as):
-    assert chat_as("张主任").say("/tasks overdue") == "逾期事项:没有。"
+def test_nothing_overdue_in_july_says_what_comes_next(chat_as):
+    # the report's dated tasks are the 18 year-end targets: 2025-12-31 is 169 days after 07-15
+    assert chat_as("张主任").say("/tasks overdue") == (
+        "逾期事项:没有。\n最近的时间节点:2025-12-31(18项,169天后)。发 /due 169 查看。")
+    assert chat_as("张主任").say("/due 169").startswith("169天内到期(共18项")
 
 
 def test_overdue_after_year_end_most_urgent_first(app, chat_as, clock):

@@ -346,6 +346,17 @@ def filter_tasks(
     return query, title
 
 
+def next_deadline(session: Session, today: date) -> Optional[tuple[date, int]]:
+    """The nearest deadline still ahead among active tasks, and how many tasks share it."""
+    day = session.scalar(select(func.min(Task.deadline))
+                         .where(Task.status == STATUS_ACTIVE, Task.deadline >= today))
+    if day is None:
+        return None
+    count = session.scalar(select(func.count()).select_from(Task)
+                           .where(Task.status == STATUS_ACTIVE, Task.deadline == day))
+    return day, count or 0
+
+
 def light_counts(session: Session, now: datetime, team_id: Optional[int] = None) -> dict[str, int]:
     light = light_sql(now.date())
     query = select(light, func.count()).group_by(light)
