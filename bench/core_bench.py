@@ -14,10 +14,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 TASKS = 10_000
 INDICATORS = 500
@@ -41,7 +41,7 @@ def generate(db_path: str) -> None:
     from bot.clock import FixedClock, parse_now
     from bot.composition import build_app, load_data_files
     from bot.config import PROJECT_ROOT, load_config
-    from bot.models import Indicator, IndicatorValue, Task, TaskUpdate
+    from bot.models import Indicator, IndicatorValue, Task, TaskUpdate, Team
     from bot.services.lookup import bump_names_version, search_keys_for
     from bot.services.tasks import refresh_light_dates
 
@@ -53,8 +53,8 @@ def generate(db_path: str) -> None:
     rng = random.Random(7)
     now = clock.now()
     with app.sessions.begin() as session:
-        team_ids = [t for (t,) in session.execute(select(__import__("bot.models", fromlist=["Team"]).Team.id))]
-        existing = session.scalar(select(__import__("sqlalchemy").func.count()).select_from(Indicator))
+        team_ids = [t for (t,) in session.execute(select(Team.id))]
+        existing = session.scalar(select(func.count()).select_from(Indicator))
         rows = []
         for i in range(INDICATORS - existing):
             name = f"{PLACES[i % 10]}指标{i}"
@@ -66,7 +66,7 @@ def generate(db_path: str) -> None:
             dict(indicator_id=i, period_label="2025年1-6月", period_start=date(2025, 1, 1),
                  period_end=date(2025, 6, 30), value=rng.uniform(1, 100), yoy_pct=rng.uniform(-10, 20),
                  source="合成数据", recorded_at=now) for i in ids])
-        existing_tasks = session.scalar(select(__import__("sqlalchemy").func.count()).select_from(Task))
+        existing_tasks = session.scalar(select(func.count()).select_from(Task))
         task_rows = []
         for i in range(TASKS - existing_tasks):
             name = _name(i)

@@ -10,10 +10,10 @@ from bot.models import Indicator, Task
 from bot.services import indicators as indicator_service
 from bot.services import people as people_service
 from bot.services import tasks as task_service
-from bot.services.errors import InvalidInput, NeedsConfirmation, NotFound
+from bot.services.errors import InvalidInput, NotFound
 from bot.services.lookup import KIND_INDICATOR, NAMES
 from bot.services.people import role_label
-from bot.services.text import nfkc, parse_percent
+from bot.services.text import nfkc
 from handlers import render
 from handlers.context import Ctx
 from handlers.messages import GROUP, Reply

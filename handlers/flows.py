@@ -13,7 +13,7 @@ from typing import Optional
 from bot.models import Conversation, Milestone, Task
 from bot.services import people as people_service
 from bot.services import tasks as task_service
-from bot.services.errors import InvalidInput, NeedsConfirmation
+from bot.services.errors import NeedsConfirmation
 from bot.services.text import fmt_number, parse_percent
 from handlers import render
 from handlers.context import Ctx

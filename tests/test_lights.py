@@ -1,5 +1,5 @@
 """Traffic lights: deadline, progress against 序时进度, staleness; SQL and Python agree."""
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import pytest
 from sqlalchemy import select

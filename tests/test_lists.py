@@ -1,5 +1,5 @@
 """Task lists: overdue, red, due soon, by team, mine; most urgent first; pages and buttons."""
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy import select
 

@@ -13,7 +13,6 @@ import struct
 from datetime import date
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from bot.channels.console import ConsoleNotifier

@@ -3,7 +3,6 @@ real HTTP, real handlers, a real SQLite file. Updates go in in Telegram's JSON s
 assert on what the bot sent back and on what the database holds."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 import struct
