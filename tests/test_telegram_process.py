@@ -166,3 +166,50 @@ def test_telegram_help_and_missing_token(tmp_path):
     missing = subprocess.run([sys.executable, "run.py", "--config", str(config), "telegram"], cwd=PROJECT_ROOT,
                              env=env, capture_output=True, text=True)
     assert missing.returncode == 2 and "TELEGRAM_BOT_TOKEN" in missing.stderr
+
+
+def test_polling_process_also_pushes_reminders(tmp_path):
+    """`python run.py telegram` alone (no `serve`) runs the reminder jobs and sends through
+    the bot: 李组长's team has a target due 2025-12-31, so on Fri 12-26 (T-3 working days)
+    he gets the deadline reminder in his Telegram chat, once."""
+    from bot.clock import FixedClock, parse_now
+    from bot.composition import build_app
+    from bot.config import load_config
+    from bot.models import Person
+    from bot.services.people import bind_identity
+
+    fake = FakeTelegramAPI(token=TOKEN, bot_username="duban_bot", rate_limits=False).start_in_thread()
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"database: {{url: 'sqlite:///{tmp_path / 'duban.sqlite3'}'}}\n"
+        f"data: {{out_dir: '{tmp_path / 'out'}'}}\n"
+        f"telegram: {{token: '{TOKEN}', base_url: '{fake.base_url}/bot', poll_timeout: 1}}\n"
+        "reminders: {tick_seconds: 1, deliver_seconds: 1}\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_BOT_TOKEN", "DATABASE_URL")}
+    subprocess.run([sys.executable, "run.py", "--config", str(config), "import", "data/diaozhuang-2025.yaml",
+                    "data/demo-people.yaml"], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True)
+    duban = build_app(load_config(config, environ={}), FixedClock(parse_now("2025-12-26T09:00")))
+    with duban.sessions.begin() as session:
+        lead = session.scalar(select(Person).where(Person.name == "李组长"))
+        bind_identity(session, duban.clock.now(), lead, "telegram", "3001", "3001", "李组长")
+    duban.engine.dispose()
+    process = subprocess.Popen([sys.executable, "run.py", "--config", str(config), "telegram",
+                                "--now", "2025-12-26T09:05"], cwd=PROJECT_ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "telegram bot ready" in process.stdout.readline()
+        sent = fake.wait_for_sent_sync(2, timeout=20, chat_id=3001)
+        texts = [s["text"] or "" for s in sent]
+        # started at 09:05: the 08:30 digest is caught up (marked 补发), then the 09:00 reminder
+        assert texts[0].startswith("(补发)📋 项目一专班今日督办(12月26日)"), texts
+        reminder = next(s for s in sent if "到期提醒" in (s["text"] or ""))
+        assert "还有3个工作日到期" in reminder["text"] and "中德电力装备产业园" in reminder["text"]
+        assert sent
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        fake.stop()
+    assert [s["text"] for s in fake.sent if s["chat_id"] == 3001].count(reminder["text"]) == 1

@@ -50,15 +50,12 @@ def build_web_app(duban: Duban, notifiers: Optional[NotifierRouter] = None) -> t
     return web_app, installed
 
 
-def _start_scheduler(duban: Duban, notifiers: NotifierRouter):
-    """The reminder jobs (jobs.scheduler), when that package is present and reminders are on."""
-    try:
-        from jobs.scheduler import install
-    except ModuleNotFoundError as exc:
-        if exc.name and "jobs".startswith(exc.name):
-            return None
-        raise
-    return install(duban, notifiers)
+def start_reminder_jobs(duban: Duban, notifiers: NotifierRouter):
+    """Start the reminder jobs (jobs.scheduler) in the running event loop, when that package
+    is present and reminders are on; returns the scheduler or None. Every long-running entry
+    point (``serve``, ``telegram``) calls this once its notifiers are registered."""
+    scheduling = import_optional("jobs.scheduler")
+    return scheduling.install(duban, notifiers) if scheduling is not None else None
 
 
 async def serve(duban: Duban, host: str, port: int, on_started: Optional[Callable] = None) -> None:
@@ -66,7 +63,7 @@ async def serve(duban: Duban, host: str, port: int, on_started: Optional[Callabl
     web_app, installed = build_web_app(duban)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
-    scheduler = _start_scheduler(duban, web_app[NOTIFIERS_KEY])
+    scheduler = start_reminder_jobs(duban, web_app[NOTIFIERS_KEY])
     site = web.TCPSite(runner, host, port)
     await site.start()
     logger.warning("serving on http://%s:%s (channels: %s)", host, port, ", ".join(installed) or "none")

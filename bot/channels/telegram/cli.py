@@ -48,6 +48,7 @@ def run(config, args) -> int:
     clock = FixedClock(parse_now(args.now), ticking=True) if args.now else None
     duban = build_app(config, clock)
     application = TelegramBot(duban).build_application(announce=True)
+    _push_reminders_through(application, duban)
     timeout = config.telegram.poll_timeout if args.poll_timeout is None else args.poll_timeout
     try:
         application.run_polling(poll_interval=0, timeout=timeout, allowed_updates=ALLOWED_UPDATES,
@@ -60,3 +61,29 @@ def run(config, args) -> int:
               file=sys.stderr)
         return 2
     return 0
+
+
+def _push_reminders_through(application, duban) -> None:
+    """Run the reminder jobs in the polling process too, sending through this bot: an office
+    that only runs ``python run.py telegram`` still gets its deadline pushes and digests."""
+    from bot.channels.server import start_reminder_jobs
+    from bot.channels.telegram.notifier import TelegramNotifier
+    from bot.notify import NotifierRouter
+
+    notifiers = NotifierRouter()
+    notifiers.register("telegram", TelegramNotifier(application.bot))
+    started = application.post_init
+    schedulers = []
+
+    async def post_init(app) -> None:
+        if started is not None:
+            await started(app)
+        schedulers.append(start_reminder_jobs(duban, notifiers))
+
+    async def post_stop(app) -> None:
+        for scheduler in schedulers:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
+
+    application.post_init = post_init
+    application.post_stop = post_stop
