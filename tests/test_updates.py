@@ -206,3 +206,22 @@ def test_mixed_scripts_and_emoji_in_a_report(app, chat_as):
     assert answer.startswith("✅ 已记录:纳图电气 70%")
     with app.sessions() as session:
         assert session.scalar(select(TaskUpdate.note)) == "🏗️主体structure封顶OK"
+
+
+def test_old_message_ids_are_forgotten_recent_ones_still_block_repeats(app, chat_as, clock):
+    import asyncio
+    from datetime import timedelta
+
+    from bot.models import InboundSeen
+    from jobs.scheduler import housekeeping
+
+    chat = chat_as("王干部")
+    chat.replies("/update 纳图电气 60% 封顶", message_ref="telegram:update:1")
+    clock.advance(timedelta(days=2))
+    chat.replies("/update 纳图电气 65% 装修", message_ref="telegram:update:2")
+    clock.advance(timedelta(days=1, hours=1))
+    asyncio.run(housekeeping(app))
+    with app.sessions() as session:
+        assert session.scalars(select(InboundSeen.external_id)).all() == ["telegram:update:2"]
+    assert chat.replies("/update 纳图电气 65% 装修", message_ref="telegram:update:2") == []
+    assert counts(app)[0] == 2
