@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from alembic import context
-
 from bot.models import Base
 
 config = context.config

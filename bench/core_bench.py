@@ -101,9 +101,9 @@ def measure(db_path: str) -> dict[str, float]:
     from bot.clock import FixedClock, parse_now
     from bot.composition import build_app
     from bot.config import PROJECT_ROOT, load_config
+    from bot.messages import Incoming
+    from channels.console import pick_person
     from handlers import handle
-    from handlers.messages import Incoming
-    from bot.channels.console import pick_person
 
     config = load_config(PROJECT_ROOT / "config.yaml", environ={})
     config.database.url = f"sqlite:///{db_path}"

@@ -29,7 +29,7 @@ from bot.composition import build_app
 from bot.config import PROJECT_ROOT, load_config
 from bot.models import ChatIdentity, Milestone, OutboxMessage, Person, Task, Team
 from bot.notify import NotifierRouter
-from bot.services import reminders as svc
+from bot.services import outbox_store, reminder_rules
 from jobs.outbox import ReminderRunner
 
 TEAMS = 100
@@ -83,7 +83,7 @@ def bench_compute(tasks: int) -> dict[str, float]:
     t0 = wall.perf_counter()
     populate(app, tasks)
     print(f"  populated {tasks:,} tasks in {wall.perf_counter() - t0:.1f} s")
-    calendar = svc.make_calendar(app.config)
+    calendar = reminder_rules.make_calendar(app.config)
     results = {}
     for label, moment in (("Wed 2025-12-10 09:00", "2025-12-10T09:00"),
                           ("Fri 2025-12-12 09:00", "2025-12-12T09:00")):
@@ -92,7 +92,7 @@ def bench_compute(tasks: int) -> dict[str, float]:
         for _ in range(3):
             with app.sessions() as session:
                 start = wall.perf_counter()
-                dues = svc.due_reminders(session, now, app.config, calendar)
+                dues = reminder_rules.due_reminders(session, now, app.config, calendar)
                 best = min(best, wall.perf_counter() - start)
         kinds: dict[str, int] = {}
         for d in dues:
@@ -121,8 +121,8 @@ async def _deliver(messages: int) -> dict[str, float]:
     from telegram.ext import ExtBot
     from telegram.request import HTTPXRequest
 
-    from bot.channels.telegram.bot import overall_pace, rate_limiter
-    from bot.channels.telegram.notifier import TelegramNotifier
+    from channels.telegram.bot import overall_pace, rate_limiter
+    from channels.telegram.notifier import TelegramNotifier
     from tests.fakes.telegram_api import FakeTelegramAPI
 
     folder = Path(tempfile.mkdtemp(prefix="duban-bench-"))
@@ -134,9 +134,9 @@ async def _deliver(messages: int) -> dict[str, float]:
         session.execute(insert(ChatIdentity), [dict(person_id=p + 1, channel="telegram",
                                                     external_user_id=str(500_000 + p), chat_id=str(500_000 + p),
                                                     bound_at=now) for p in range(messages)])
-        dues = [svc.Due(f"bench:{p}", "deadline", p + 1, now, f"⏰ 到期提醒:今天到期\n📌 事项{p}")
+        dues = [reminder_rules.Due(f"bench:{p}", "deadline", p + 1, now, f"⏰ 到期提醒:今天到期\n📌 事项{p}")
                 for p in range(messages)]
-        svc.enqueue(session, dues, now)
+        outbox_store.enqueue(session, dues, now)
     async with FakeTelegramAPI(token="123:ABC") as fake:
         bot = ExtBot(fake.token, base_url=f"{fake.base_url}/bot",
                      request=HTTPXRequest(connection_pool_size=16, pool_timeout=60),

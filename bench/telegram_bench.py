@@ -148,8 +148,8 @@ def handlers_only(n: int, folder: Path) -> float:
     from bot.clock import FixedClock, parse_now
     from bot.composition import build_app
     from bot.config import load_config
+    from bot.messages import Incoming
     from handlers import handle
-    from handlers.messages import Incoming
 
     sub = folder / "handlers-only"
     sub.mkdir(parents=True)

@@ -13,6 +13,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.db import make_engine, make_session_factory, migrate
 from bot.models import MetaEntry
+from bot.services.dataset import import_dataset, read_dataset
 from bot.services.tasks import relight_all
 
 logger = logging.getLogger(__name__)
@@ -52,8 +53,6 @@ def apply_light_rules(app: Duban) -> None:
 
 def load_data_files(app: Duban, paths: list[Path]) -> str:
     """Import dataset files in one transaction; returns the summaries."""
-    from bot.services.importer import import_dataset, read_dataset
-
     datasets = [(path, read_dataset(path)) for path in paths]
     summaries = []
     with app.sessions.begin() as session:

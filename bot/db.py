@@ -11,7 +11,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
-from sqlalchemy import Engine, Integer, String, cast, create_engine, event, inspect, insert, select, text, update
+from sqlalchemy import (
+    Engine,
+    Integer,
+    String,
+    cast,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -109,9 +121,10 @@ def migrate(engine: Engine) -> None:
     head = _head_from_files()
     if head is not None and _at_revision(engine, head):
         return  # the usual start: already at head, checked without importing Alembic
-    from alembic import command
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
+
+    from alembic import command
 
     cfg = _alembic_config(engine)
     head = ScriptDirectory.from_config(cfg).get_current_head()

@@ -7,6 +7,7 @@ checks that the migrations and these models agree.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
+from enum import StrEnum
 from typing import Any, Optional
 
 from sqlalchemy import (
@@ -70,6 +71,28 @@ ROLE_LEADER = "leader"
 ROLE_TEAM_LEAD = "team_lead"
 ROLE_CADRE = "cadre"
 ROLES = (ROLE_LEADER, ROLE_TEAM_LEAD, ROLE_CADRE)
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    SUPERSEDED = "superseded"
+    NO_ADDRESS = "no_address"
+
+
+class OutboxKind(StrEnum):
+    DEADLINE = "deadline"
+    MILESTONE = "milestone"
+    STALE = "stale"
+    DIGEST = "digest"
+    ROBOT_DIGEST = "robot_digest"
+    BRIEF = "brief"
+    ESCALATION = "escalation"
+    SNOOZE = "snooze"
+    EXTENSION = "extension"
+    ADMIN = "admin"
+
 
 # Task statuses.
 STATUS_ACTIVE = "active"
@@ -263,9 +286,31 @@ class Task(Base):
     behind_red_on: Mapped[Optional[date]] = mapped_column(Date, index=True)
     due_soon_on: Mapped[Optional[date]] = mapped_column(Date, index=True)
     stale_on: Mapped[date] = mapped_column(Date, index=True)
+    # -- the 督办 cycle (交办 → 签收 → 反馈 → 催办 → 审核 → 销号); see bot/models.py TaskEvent
+    #: 来源: 会议 | 批示 | 上级交办 | 报告
+    origin: Mapped[Optional[str]] = mapped_column(String(16))
+    #: 分解交办: the parent task of a sub-task
+    parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    #: 分管领导
+    leader_id: Mapped[Optional[int]] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    assigned_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    assigned_at: Mapped[Optional[datetime]]
+    signed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    signed_at: Mapped[Optional[datetime]]
+    #: 原时限: the deadline before the first change (None while it never moved)
+    original_deadline: Mapped[Optional[date]] = mapped_column(Date)
+    extension_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: 审核状态: None (not asked) | pending (待审核) | approved (已销号) | returned (退回)
+    review_status: Mapped[Optional[str]] = mapped_column(String(16), index=True)
+    return_reason: Mapped[Optional[str]] = mapped_column(Text)
+    #: latest 存在问题 / 下步计划 (mirrors the latest update that had them)
+    problems: Mapped[Optional[str]] = mapped_column(Text)
+    next_steps: Mapped[Optional[str]] = mapped_column(Text)
+    urge_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_urged_at: Mapped[Optional[datetime]]
 
     team: Mapped[Optional[Team]] = relationship()
-    owner: Mapped[Optional[Person]] = relationship()
+    owner: Mapped[Optional[Person]] = relationship(foreign_keys=[owner_id])
     milestones: Mapped[list["Milestone"]] = relationship(
         back_populates="task", order_by="Milestone.sort_order"
     )
@@ -307,6 +352,9 @@ class TaskUpdate(Base):
     #: the incoming message it came from (e.g. telegram:update:123); unique, so a
     #: redelivered message cannot log the same update twice
     source_ref: Mapped[Optional[str]] = mapped_column(String(128), unique=True)
+    #: 存在问题 and 下步计划 reported with this update
+    problems: Mapped[Optional[str]] = mapped_column(Text)
+    next_steps: Mapped[Optional[str]] = mapped_column(Text)
 
     task: Mapped[Task] = relationship()
     author: Mapped[Optional[Person]] = relationship()
@@ -400,6 +448,46 @@ class ExtensionRequest(Base):
     created_at: Mapped[datetime]
     decided_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("people.id"))
     decided_at: Mapped[Optional[datetime]]
+    #: 延期 up the chain: "lead" (专班负责人) first, then "leader" (分管领导) when needed
+    stage: Mapped[str] = mapped_column(String(16), default="lead")
+    lead_decided_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("people.id"))
+    lead_decided_at: Mapped[Optional[datetime]]
+    decision_note: Mapped[Optional[str]] = mapped_column(Text)
+
+
+class TaskEvent(Base):
+    """One entry of a task's timeline (时间轴): 交办, 签收, 批示, 反馈, 催办, 延期, 审核, 修改.
+
+    Progress updates stay in ``task_updates``; the timeline merges both, newest first.
+    ``data`` holds the kind's details (old and new values of an edit, a return reason ...).
+    """
+
+    __tablename__ = "task_events"
+    __table_args__ = (Index("ix_task_events_task_created", "task_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    text: Mapped[Optional[str]] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+
+
+class Instruction(Base):
+    """A leader's 批示 on a task, tracked until the owner answers it with a 反馈."""
+
+    __tablename__ = "instructions"
+    __table_args__ = (Index("ix_instructions_open", "answered_at", "task_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    leader_id: Mapped[Optional[int]] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    answered_at: Mapped[Optional[datetime]]
+    answered_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    answer: Mapped[Optional[str]] = mapped_column(Text)
 
 
 class MetaEntry(Base):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Optional, Protocol
 
-from handlers.messages import Reply
+from bot.messages import Reply
 
 logger = logging.getLogger(__name__)
 

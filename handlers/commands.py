@@ -4,30 +4,20 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from sqlalchemy import select
-
+from bot.messages import GROUP, Reply
 from bot.models import Indicator, Task
 from bot.services import indicators as indicator_service
 from bot.services import people as people_service
+from bot.services import task_lists
 from bot.services import tasks as task_service
 from bot.services.errors import InvalidInput, NotFound
 from bot.services.lookup import KIND_INDICATOR, NAMES
 from bot.services.people import role_label
 from bot.services.text import nfkc
-from handlers import render
+from handlers import flows, render
 from handlers.context import Ctx
-from handlers.messages import GROUP, Reply
 
 SOURCE_WORDS = ("出处", "来源", "原文")
-LIST_WORDS = {
-    "mine": "mine", "我的": "mine", "我": "mine",
-    "overdue": "overdue", "逾期": "overdue", "超期": "overdue",
-    "red": "red", "红灯": "red", "红": "red",
-    "yellow": "yellow", "黄灯": "yellow", "黄": "yellow",
-    "week": "week", "本周": "week", "这周": "week",
-    "all": "all", "全部": "all", "所有": "all",
-    "done": "done", "已完成": "done", "完成": "done",
-}
 
 
 def cmd_start(ctx: Ctx, args: str) -> Reply:
@@ -45,21 +35,6 @@ def cmd_start(ctx: Ctx, args: str) -> Reply:
     team = f",{person.team.name}" if person.team else ""
     return Reply(f"绑定成功:{person.name}({role_label(person)}{team})。\n"
                  "试试:财政收入多少、/tasks mine、报进展。发 /help 看全部用法。")
-
-
-def cmd_help(ctx: Ctx, args: str) -> Reply:
-    """/help — 看全部用法"""
-    from handlers.registry import COMMANDS
-
-    lines = ["督办助手用法:"]
-    for entry in COMMANDS.values():
-        if entry.hidden or (entry.admin_only and not (ctx.person and ctx.person.is_admin)):
-            continue
-        summary = (entry.func.__doc__ or "").strip().splitlines()[0]
-        words = f"(也可说“{entry.words[0]}”)" if entry.words else ""
-        lines.append(f"{summary}{words}")
-    lines.append("直接发名称也行:财政收入多少、社零、纳图电气进展")
-    return Reply("\n".join(lines))
 
 
 def cmd_whoami(ctx: Ctx, args: str) -> Reply:
@@ -143,27 +118,12 @@ def cmd_kpi(ctx: Ctx, args: str) -> Reply:
     return Reply("\n".join(lines), buttons=buttons)
 
 
-def parse_list_args(ctx: Ctx, args: str) -> tuple[str, Optional[str]]:
-    word = args.strip()
-    if not word:
-        return "all", None
-    if word in LIST_WORDS:
-        return LIST_WORDS[word], None
-    if people_service.find_team(ctx.session, word):
-        return "team", word
-    categories = {c for (c,) in ctx.session.execute(select(Task.category).distinct())}
-    if word in categories:
-        return "category", word
-    raise InvalidInput(f"看不懂“{word}”。可用:mine/我的、overdue/逾期、red/红灯、yellow/黄灯、"
-                       "week/本周、done/已完成、专班名或类别(如 重点项目、民生实事)。")
-
-
 def list_reply(ctx: Ctx, which: str, arg: Optional[str], page: int = 1, edit: bool = False) -> Reply:
-    result = task_service.list_tasks(ctx.session, ctx.now, ctx.person, which, arg, page,
+    result = task_lists.list_tasks(ctx.session, ctx.now, ctx.person, which, arg, page,
                                      ctx.app.config.lists.page_size)
     text = render.task_page(result, ctx.now.date())
     if which == "overdue" and not result.total:
-        upcoming = task_service.next_deadline(ctx.session, ctx.now.date())
+        upcoming = task_lists.next_deadline(ctx.session, ctx.now.date())
         if upcoming:
             day, count = upcoming
             days = (day - ctx.now.date()).days
@@ -195,7 +155,7 @@ def cmd_tasks(ctx: Ctx, args: str) -> Reply:
     match = _PAGE.search(args) if args.strip() and not args.strip().isdigit() else None
     if match and match.start() > 0:
         page, args = int(match.group(1)), args[: match.start()]
-    which, arg = parse_list_args(ctx, args)
+    which, arg = task_lists.parse_list_filter(ctx.session, args)
     return list_reply(ctx, which, arg, page)
 
 
@@ -253,8 +213,6 @@ def parse_update(ctx: Ctx, args: str) -> tuple[Task, Optional[float], Optional[s
 
 def cmd_update(ctx: Ctx, args: str) -> Reply:
     """/update 事项 65% 进展说明 — 报进展;只发“报进展”则一步步引导"""
-    from handlers import flows
-
     if not args.strip():
         return flows.start_guided(ctx)
     task, progress, note = parse_update(ctx, args)
@@ -282,7 +240,6 @@ def cmd_cancel(ctx: Ctx, args: str) -> Reply:
 
 def cmd_invite(ctx: Ctx, args: str) -> Reply:
     """/invite 姓名 — 给某人生成邀请码(管理员)"""
-    people_service.require_admin(ctx.person)
     name = args.strip()
     if not name:
         raise InvalidInput("请写姓名,例如:/invite 王干部")
@@ -296,7 +253,6 @@ def cmd_bindgroup(ctx: Ctx, args: str) -> Reply:
     """/bindgroup 专班 — 把本群绑定到专班(管理员,在群里发)"""
     if ctx.msg.chat_type != GROUP:
         return Reply("请在要绑定的群里发这个命令。")
-    people_service.require_admin(ctx.person)
     team = people_service.find_team(ctx.session, args)
     if team is None:
         names = "、".join(t.name for t in task_service.teams(ctx.session))
@@ -355,7 +311,6 @@ def _role_and_team(ctx: Ctx, words: list[str]):
 
 def cmd_adduser(ctx: Ctx, args: str) -> Reply:
     """/adduser 姓名 角色 [专班] — 新增人员并生成邀请码(管理员)"""
-    people_service.require_admin(ctx.person)
     words = args.split()
     if len(words) < 2:
         raise InvalidInput("例如:/adduser 钱干部 干部 项目二专班")
@@ -368,7 +323,6 @@ def cmd_adduser(ctx: Ctx, args: str) -> Reply:
 
 def cmd_role(ctx: Ctx, args: str) -> Reply:
     """/role 姓名 角色 [专班] — 调整角色或专班(管理员)"""
-    people_service.require_admin(ctx.person)
     words = args.split()
     if len(words) < 2:
         raise InvalidInput("例如:/role 王干部 专班负责人 项目一专班")

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.app import Duban
+from bot.messages import Button, Incoming
 from bot.models import Conversation, Person
-from handlers.messages import Button, Incoming
 
 _UNKNOWN = object()
 

@@ -15,12 +15,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.app import Duban
+from bot.messages import GROUP, Incoming, Reply
 from bot.models import InboundSeen
-from bot.services.errors import NotFound, ServiceError
+from bot.permissions import Action, allowed, refusal
+from bot.services.errors import NotFound, PermissionDenied, ServiceError
 from bot.services.people import group_team, identify_in_chat
 from bot.services.text import nfkc
 from handlers.context import Ctx
-from handlers.messages import GROUP, Incoming, Reply
+from handlers.dialogues import continue_dialogue
+from handlers.registry import (
+    ATTACHMENTS,
+    CALLBACKS,
+    COMMANDS,
+    GROUP_UNBOUND_COMMANDS,
+    WORDS,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +94,6 @@ _COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@(\w+))?(?:\s+(.*))?$", re.S)
 
 def parse_command(text: str) -> Optional[tuple[str, str]]:
     """'/update@duban_bot 纳图 65%' -> ('update', '纳图 65%'); Chinese words -> their command."""
-    from handlers.registry import WORDS
-
     text = text.strip()
     match = _COMMAND.match(text)
     if match:
@@ -98,9 +105,6 @@ def parse_command(text: str) -> Optional[tuple[str, str]]:
 
 
 def _route(ctx: Ctx) -> list[Reply]:
-    from handlers import flows
-    from handlers.registry import CALLBACKS, COMMANDS, PUBLIC_COMMANDS, GROUP_UNBOUND_COMMANDS
-
     msg = ctx.msg
     if msg.chat_type == GROUP and not msg.addressed and not msg.callback_data:
         return []
@@ -113,15 +117,18 @@ def _route(ctx: Ctx) -> list[Reply]:
         if not command or command[0] not in GROUP_UNBOUND_COMMANDS:
             return []
     if ctx.person is None:
-        if command and command[0] in PUBLIC_COMMANDS:
-            return _as_list(COMMANDS[command[0]].func(ctx, command[1]))
+        entry = COMMANDS.get(command[0]) if command else None
+        if entry is not None and entry.action is Action.ANYONE:
+            return _as_list(entry.func(ctx, command[1]))
         return [Reply(UNBOUND_REPLY)]
 
     if msg.callback_data:
         parts = ctx.app.verify(msg.callback_data)
         if not parts or parts[0] not in CALLBACKS:
             return [Reply(EXPIRED_REPLY, notice="已过期")]
-        return _as_list(CALLBACKS[parts[0]](ctx, parts[1:]))
+        func, action = CALLBACKS[parts[0]]
+        _require(ctx, action)
+        return _as_list(func(ctx, parts[1:]))
 
     conv = ctx.conversation()
     if conv is not None and command is None:
@@ -131,29 +138,36 @@ def _route(ctx: Ctx) -> list[Reply]:
             if 0 <= index < len(choice):
                 msg.callback_data = choice[index]
                 return _route(ctx)
-        handled = flows.continue_flow(ctx, conv, text)
+        handled = continue_dialogue(ctx, conv, text)
         if handled is not None:
             return _as_list(handled)
     elif conv is not None and command is not None and command[0] != "cancel":
         ctx.end_conversation()  # a new command leaves the unfinished dialogue
 
     if command is None and msg.attachments:
-        from handlers.registry import ATTACHMENTS
-
         for attachment in msg.attachments:
             if attachment.kind in ATTACHMENTS:
-                return _as_list(ATTACHMENTS[attachment.kind](ctx, attachment))
+                func, action = ATTACHMENTS[attachment.kind]
+                _require(ctx, action)
+                return _as_list(func(ctx, attachment))
     if command:
         name, args = command
         entry = COMMANDS.get(name)
         if entry is None:
             return [Reply(f"没有 /{name} 这个命令。发 /help 看能做什么。")]
+        _require(ctx, entry.action)
         return _as_list(entry.func(ctx, args))
     if not text:
         if msg.attachments:
             return [Reply("收到附件。报进展时可附现场照片:先发“报进展”,按提示操作。")]
         return [Reply("请发文字,例如:财政收入多少、纳图电气进展。发 /help 看全部用法。")]
     return _as_list(COMMANDS["q"].func(ctx, text))
+
+
+def _require(ctx: Ctx, action: Action) -> None:
+    """The one permission check: the action a command, button or attachment declares."""
+    if not allowed(ctx.person, action):
+        raise PermissionDenied(refusal(action))
 
 
 def _as_list(result) -> list[Reply]:

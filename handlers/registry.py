@@ -1,11 +1,16 @@
-"""The one registration point for commands and button actions.
+"""The one registration point for commands, button actions and attachments.
 
-Order of handling (see handlers.core._route), and why:
+Each ``Command`` declares its help line, its usage, the Chinese words that also start it,
+and the ``Action`` it needs (``bot.permissions``): dispatch checks that once, before the
+command runs, so no command checks roles itself. /help and a channel's command menu are
+built from this table.
+
+Order of handling (see ``handlers.core.route``), and why:
 1. duplicates (same message_ref) are dropped first, so a redelivered update does nothing;
 2. in groups, only commands and mentions, and only in groups bound to a team;
-3. unknown users may only /start (bind with an invite code) and /help;
+3. unknown users may only run commands whose action is ANYONE (/start, /help);
 4. button presses, checked against their signature before anything else is read;
-5. a dialogue in progress takes plain text (a command ends the dialogue instead);
+5. a dialogue in progress takes plain text (``handlers.dialogues``); a command ends it;
 6. commands, by /name or by their Chinese word at the start of the message;
 7. an attachment with a handler in ATTACHMENTS (an .xlsx ledger from an admin) goes there;
 8. anything else is a question: an indicator or a task by name.
@@ -15,87 +20,105 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from bot.buttons import Cb
+from bot.messages import Reply
+from bot.permissions import Action, allowed
 from handlers import commands as c
 from handlers import flows as f
 from handlers import ledgers as lg
 from handlers import reminders as r
+from handlers.context import Ctx
 
 
 @dataclass(frozen=True)
 class Command:
     name: str
     func: Callable
+    help: str
+    usage: str = ""
     words: tuple[str, ...] = ()
-    admin_only: bool = False
+    action: Action = Action.READ
+    #: hidden from /help and the command menu (still works)
     hidden: bool = False
+
+    def help_line(self) -> str:
+        return f"{self.usage or '/' + self.name} — {self.help}"
+
+
+def cmd_help(ctx: Ctx, args: str) -> Reply:
+    lines = ["督办助手用法:"]
+    for entry in COMMANDS.values():
+        if entry.hidden or (entry.action is Action.ADMIN and not allowed(ctx.person, Action.ADMIN)):
+            continue
+        words = f"(也可说“{entry.words[0]}”)" if entry.words else ""
+        lines.append(f"{entry.help_line()}{words}")
+    lines.append("直接发名称也行:财政收入多少、社零、纳图电气进展")
+    return Reply("\n".join(lines))
 
 
 _COMMAND_LIST = [
-    Command("start", c.cmd_start, ("绑定",)),
-    Command("help", c.cmd_help, ("帮助", "用法")),
-    Command("q", c.cmd_query, ("查询", "查")),
-    Command("kpi", c.cmd_kpi, ("指标",)),
-    Command("tasks", c.cmd_tasks, ("任务", "事项", "清单")),
-    Command("task", c.cmd_task, ("事项卡",)),
-    Command("update", c.cmd_update, ("报进展", "进展", "更新")),
-    Command("due", c.cmd_due, ("临期", "到期")),
-    Command("export", lg.cmd_export, ("导出台账", "导出", "台账")),
-    Command("chart", lg.cmd_chart, ("趋势", "趋势图")),
-    Command("brief", lg.cmd_brief, ("周报",)),
-    Command("cancel", c.cmd_cancel, ("取消",), hidden=True),
-    Command("whoami", c.cmd_whoami, ("我是谁",)),
-    Command("remind", r.cmd_remind, ("提醒设置",)),
-    Command("extend", r.cmd_extend, ("申请延期", "延期")),
-    Command("approve", r.cmd_approve, ("同意延期", "批准延期")),
-    Command("refuse", r.cmd_refuse, ("不同意延期", "驳回延期")),
-    Command("snooze", r.cmd_snooze, ("稍后提醒",)),
-    Command("invite", c.cmd_invite, ("邀请",), admin_only=True),
-    Command("adduser", c.cmd_adduser, ("新增人员",), admin_only=True),
-    Command("role", c.cmd_role, ("调整角色",), admin_only=True),
-    Command("bindgroup", c.cmd_bindgroup, ("绑定群",), admin_only=True),
+    Command("start", c.cmd_start, "绑定身份(管理员给的邀请码)", "/start 邀请码", ("绑定",), Action.ANYONE),
+    Command("help", cmd_help, "看全部用法", "/help", ("帮助", "用法"), Action.ANYONE),
+    Command("q", c.cmd_query, "查指标或事项,如 /q 财政收入", "/q 名称", ("查询", "查")),
+    Command("kpi", c.cmd_kpi, "指标一览,如 /kpi 经济运行", "/kpi [类别]", ("指标",)),
+    Command("tasks", c.cmd_tasks, "事项清单,最急的在前", "/tasks [mine|overdue|red|week|专班]",
+            ("任务", "事项", "清单")),
+    Command("task", c.cmd_task, "事项卡片:责任人、时间节点、进度、红黄绿灯", "/task 名称", ("事项卡",)),
+    Command("update", c.cmd_update, "报进展;只发“报进展”则一步步引导", "/update 事项 65% 进展说明",
+            ("报进展", "进展", "更新"), Action.REPORT),
+    Command("due", c.cmd_due, "N天内到期的事项(默认7天)", "/due [天数]", ("临期", "到期")),
+    Command("export", lg.cmd_export, "导出 Excel 台账(事项和指标)", "/export [mine|red|专班]",
+            ("导出台账", "导出", "台账")),
+    Command("chart", lg.cmd_chart, "指标趋势图,如 /chart 规上工业总产值", "/chart 指标", ("趋势", "趋势图")),
+    Command("brief", lg.cmd_brief, "督办周报:各专班红黄绿、本周转红、下周到期、指标更新", "/brief", ("周报",)),
+    Command("cancel", c.cmd_cancel, "取消正在进行的操作", "/cancel", ("取消",), hidden=True),
+    Command("whoami", c.cmd_whoami, "我的身份和专班", "/whoami", ("我是谁",)),
+    Command("remind", r.cmd_remind, "看和改我的提醒设置(时间、免打扰、关闭一周)", "/remind", ("提醒设置",)),
+    Command("extend", r.cmd_extend, "申请延期(写新日期和理由,专班负责人审批)", "/extend 事项名",
+            ("申请延期", "延期"), Action.REPORT),
+    Command("approve", r.cmd_approve, "同意延期申请(专班负责人)", "/approve 编号", ("同意延期", "批准延期"),
+            Action.DECIDE_EXTENSION),
+    Command("refuse", r.cmd_refuse, "不同意延期申请(专班负责人)", "/refuse 编号 [说明]",
+            ("不同意延期", "驳回延期"), Action.DECIDE_EXTENSION),
+    Command("snooze", r.cmd_snooze, "最近一条提醒稍后再提醒", "/snooze [1小时|明早]", ("稍后提醒",)),
+    Command("invite", c.cmd_invite, "给某人生成邀请码(管理员)", "/invite 姓名", ("邀请",), Action.ADMIN),
+    Command("adduser", c.cmd_adduser, "新增人员并生成邀请码(管理员)", "/adduser 姓名 角色 [专班]", ("新增人员",),
+            Action.ADMIN),
+    Command("role", c.cmd_role, "调整角色或专班(管理员)", "/role 姓名 角色 [专班]", ("调整角色",), Action.ADMIN),
+    Command("bindgroup", c.cmd_bindgroup, "把本群绑定到专班(管理员,在群里发)", "/bindgroup 专班", ("绑定群",),
+            Action.ADMIN),
 ]
 
 COMMANDS: dict[str, Command] = {cmd.name: cmd for cmd in _COMMAND_LIST}
 WORDS: dict[str, str] = {word: cmd.name for cmd in _COMMAND_LIST for word in cmd.words}
-PUBLIC_COMMANDS = {"start", "help"}
+#: commands that work in a group not yet bound to a team
 GROUP_UNBOUND_COMMANDS = {"bindgroup", "help"}
 
 # Attachments by kind (Attachment.kind), when the message is not a command and no dialogue
 # took it: documents are ledgers to import (admins only; photos belong to 报进展).
-ATTACHMENTS: dict[str, Callable] = {
-    "document": lg.on_document,
+ATTACHMENTS: dict[str, tuple[Callable, Action]] = {
+    "document": (lg.on_document, Action.ADMIN),
 }
 
-# Button actions: the first part of the signed button data.
-CALLBACKS: dict[str, Callable] = {
-    "t": c.cb_task,        # open a task card
-    "i": c.cb_indicator,   # answer an indicator
-    "src": c.cb_source,    # an indicator's source sentence
-    "l": c.cb_list,        # a list page: filter, arg, page
-    "k": c.cb_kpi,         # a KPI category
-    "u": f.cb_update,      # start reporting progress on a task
-    "g": f.cb_guided,      # guided update steps: dialogue id, action, arg
-    "c": f.cb_confirm,     # confirm a lower progress
-    "rm": r.cb_remind,     # reminder settings: off for a week / on
-    "sz": r.cb_snooze,     # snooze a pushed reminder: outbox id, 1h | am
-    "ex": r.cb_extend,     # ask for an extension: task id, milestone id (0 = the task)
-    "ea": r.cb_decide,     # decide an extension request: request id, y | n
+# Button actions: the first part of the signed button data, and the action each needs.
+CALLBACKS: dict[str, tuple[Callable, Action]] = {
+    Cb.TASK: (c.cb_task, Action.READ),
+    Cb.INDICATOR: (c.cb_indicator, Action.READ),
+    Cb.SOURCE: (c.cb_source, Action.READ),
+    Cb.LIST: (c.cb_list, Action.READ),
+    Cb.KPI: (c.cb_kpi, Action.READ),
+    Cb.UPDATE: (f.cb_update, Action.REPORT),
+    Cb.GUIDED: (f.cb_guided, Action.REPORT),
+    Cb.CONFIRM: (f.cb_confirm, Action.REPORT),
+    Cb.REMIND: (r.cb_remind, Action.READ),
+    Cb.SNOOZE: (r.cb_snooze, Action.READ),
+    Cb.EXTEND: (r.cb_extend, Action.REPORT),
+    Cb.DECIDE: (r.cb_decide, Action.DECIDE_EXTENSION),
 }
-
-
-def register_command(command: Command) -> None:
-    """For channel- or feature-specific commands added at start-up (e.g. reminders)."""
-    COMMANDS[command.name] = command
-    for word in command.words:
-        WORDS[word] = command.name
 
 
 def bot_commands() -> list[tuple[str, str]]:
-    """(name, description) for a channel's command menu (Telegram setMyCommands)."""
-    out = []
-    for cmd in COMMANDS.values():
-        if cmd.hidden or cmd.admin_only:
-            continue
-        doc = (cmd.func.__doc__ or "").strip().splitlines()[0]
-        out.append((cmd.name, doc.split("—", 1)[-1].strip()[:256]))
-    return out
+    """(name, description) for a channel's command menu (Telegram setMyCommands); admin
+    commands are left out."""
+    return [(cmd.name, cmd.help[:256]) for cmd in _COMMAND_LIST
+            if not cmd.hidden and cmd.action is not Action.ADMIN]

@@ -2,30 +2,32 @@
 延期审批 (approve / refuse by button or reply), and 稍后提醒 (snooze)."""
 from __future__ import annotations
 
+from datetime import date
 from typing import Optional
 
 from bot.dateparse import DateParseError, parse_date
+from bot.messages import Reply
 from bot.models import Conversation, Milestone, Task
-from bot.services import reminders as svc
+from bot.services import extensions, personal, reminder_rules
 from bot.services import tasks as task_service
 from bot.services.errors import InvalidInput
+from bot.services.people import require_can_update
 from handlers.context import Ctx
-from handlers.messages import Reply
 
 FLOW = "extend"
 
 
 def _calendar(ctx: Ctx):
-    return svc.make_calendar(ctx.app.config)
+    return reminder_rules.make_calendar(ctx.app.config)
 
 
 def cmd_remind(ctx: Ctx, args: str) -> Reply:
     """/remind — 看和改我的提醒设置(时间、免打扰、关闭一周)"""
     rc = ctx.app.config.reminders
     if args.strip():
-        done = svc.change_settings(ctx.session, ctx.now, ctx.person, args)
-        return Reply("✅ " + done + "\n" + svc.settings_text(ctx.person, rc, ctx.now))
-    return Reply(svc.settings_text(ctx.person, rc, ctx.now),
+        done = personal.change_settings(ctx.session, ctx.now, ctx.person, args)
+        return Reply("✅ " + done + "\n" + personal.settings_text(ctx.person, rc, ctx.now))
+    return Reply(personal.settings_text(ctx.person, rc, ctx.now),
                  buttons=[[ctx.button("关闭一周", "rm", "off"), ctx.button("开启", "rm", "on")]])
 
 
@@ -33,7 +35,7 @@ def cb_remind(ctx: Ctx, parts: list[str]) -> Reply:
     words = {"off": "关闭一周", "on": "开启"}
     if not parts or parts[0] not in words:
         return Reply("按钮已过期,请重新发 /remind。", notice="已过期")
-    done = svc.change_settings(ctx.session, ctx.now, ctx.person, words[parts[0]])
+    done = personal.change_settings(ctx.session, ctx.now, ctx.person, words[parts[0]])
     return Reply("✅ " + done, notice="已设置")
 
 
@@ -41,21 +43,20 @@ def cb_remind(ctx: Ctx, parts: list[str]) -> Reply:
 
 def cmd_snooze(ctx: Ctx, args: str) -> Reply:
     """/snooze [1小时|明早] — 最近一条提醒稍后再提醒"""
-    row, when = svc.snooze(ctx.session, ctx.now, ctx.person, None, args.strip() or "1小时", _calendar(ctx))
+    row, when = personal.snooze(ctx.session, ctx.now, ctx.person, None, args.strip() or "1小时", _calendar(ctx))
     return Reply(f"🔔 好的,{when:%m-%d %H:%M} 再提醒你。")
 
 
 def cb_snooze(ctx: Ctx, parts: list[str]) -> Reply:
-    if len(parts) != 2 or not parts[0].isdigit() or parts[1] not in svc.SNOOZE_CHOICES:
+    if len(parts) != 2 or not parts[0].isdigit() or parts[1] not in personal.SNOOZE_CHOICES:
         return Reply("按钮已过期。", notice="已过期")
-    row, when = svc.snooze(ctx.session, ctx.now, ctx.person, int(parts[0]), parts[1], _calendar(ctx))
+    row, when = personal.snooze(ctx.session, ctx.now, ctx.person, int(parts[0]), parts[1], _calendar(ctx))
     return Reply(f"🔔 好的,{when:%m-%d %H:%M} 再提醒你。", notice="稍后提醒")
 
 
 # ---------------------------------------------------------------- extension requests
 
 def _ask_date(ctx: Ctx, task: Task, milestone: Optional[Milestone]) -> Reply:
-    from bot.services.people import require_can_update
 
     require_can_update(ctx.person, task)
     if task.status != "active":
@@ -63,7 +64,7 @@ def _ask_date(ctx: Ctx, task: Task, milestone: Optional[Milestone]) -> Reply:
     old = milestone.due if milestone is not None else task.deadline
     ctx.start_conversation(FLOW, "date", {"task_id": task.id, "milestone_id": milestone.id if milestone else None})
     what = task.name + (f" · {milestone.name}" if milestone else "")
-    old_text = svc.fmt_day(old) if old else "未定"
+    old_text = reminder_rules.fmt_day(old) if old else "未定"
     return Reply(f"申请延期:📌 {what}\n现截止:{old_text}\n请发新的日期,如 2026-01-15、1月15日、"
                  "1.15、下周五。(发“取消”退出)")
 
@@ -108,9 +109,7 @@ def continue_extend(ctx: Ctx, conv: Conversation, text: str) -> Optional[Reply]:
         ctx.start_conversation(FLOW, "reason", data)
         return Reply(f"新日期:{new.year}年{new.month}月{new.day}日。\n请写一句延期理由。")
     if conv.step == "reason":
-        from datetime import date
-
-        request = svc.request_extension(ctx.session, ctx.now, ctx.person, task,
+        request = extensions.request_extension(ctx.session, ctx.now, ctx.person, task,
                                         date.fromisoformat(data["new_deadline"]), text, milestone)
         ctx.end_conversation()
         return Reply(f"✅ 延期申请已提交(编号{request.id}),等专班负责人审批,结果会通知你。")
@@ -124,7 +123,7 @@ def _decide(ctx: Ctx, args: str, approve: bool) -> Reply:
     if not head.isdigit():
         word = "同意延期" if approve else "不同意延期"
         return Reply(f"请写申请编号,例如:{word} 12")
-    request = svc.decide_extension(ctx.session, ctx.now, ctx.person, int(head), approve,
+    request = extensions.decide_extension(ctx.session, ctx.now, ctx.person, int(head), approve,
                                    ctx.app.config.lights, note.strip())
     task = ctx.session.get(Task, request.task_id)
     d = request.new_deadline

@@ -7,7 +7,9 @@ from typing import Optional
 from sqlalchemy.orm import Session
 
 from bot.models import Task, TaskUpdate
-from bot.services.tasks import TaskPage, light_of, recent_updates, schedule_progress, team_name
+from bot.services.lights import light_of, schedule_progress
+from bot.services.task_lists import TaskPage, recent_updates
+from bot.services.tasks import team_name
 from bot.services.text import clip, fmt_number
 
 

@@ -33,11 +33,11 @@ from typing import Optional
 from sqlalchemy import or_, select, update
 
 from bot.app import Duban
+from bot.buttons import push_buttons
+from bot.messages import OutFile, Reply
 from bot.models import ChatIdentity, OutboxMessage, Person, Team
 from bot.notify import DeliveryError, NotifierRouter
-from bot.services import charts
-from bot.services import reminders as svc
-from handlers.messages import Button, OutFile, Reply
+from bot.services import charts, digests, outbox_store, reminder_rules
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class ReminderRunner:
         self.concurrency = concurrency
         self._batches = itertools.count(1)
         self.missing_years: set[int] = set()
-        self.calendar = svc.make_calendar(app.config, on_missing_year=self.missing_years.add)
+        self.calendar = reminder_rules.make_calendar(app.config, on_missing_year=self.missing_years.add)
 
     @property
     def rc(self):
@@ -93,33 +93,33 @@ class ReminderRunner:
 
     # ------------------------------------------------------------ tick
 
-    def tick(self, now: Optional[datetime] = None, record: bool = True) -> list[svc.Due]:
+    def tick(self, now: Optional[datetime] = None, record: bool = True) -> list[reminder_rules.Due]:
         """Record every occasion due by ``now`` (catching up since the last tick); returns
         the new ones. With ``record=False`` nothing is written (a dry run)."""
         now = now or self.app.clock.now()
         session = self.app.session()
         try:
             with session.begin():
-                since = svc.last_tick(session)
-                dues = svc.due_reminders(session, now, self.app.config, self.calendar, since)
-                new = svc.enqueue(session, dues, now, self.app.config)
+                since = outbox_store.last_tick(session)
+                dues = reminder_rules.due_reminders(session, now, self.app.config, self.calendar, since)
+                new = outbox_store.enqueue(session, dues, now, self.app.config)
                 if self.missing_years:
-                    svc.warn_missing_years(session, now, self.missing_years)
+                    outbox_store.warn_missing_years(session, now, self.missing_years)
                 if record:
-                    svc.set_last_tick(session, now)
+                    outbox_store.set_last_tick(session, now)
                 else:
                     session.rollback()
             return new
         finally:
             session.close()
 
-    def later_today(self, now: Optional[datetime] = None) -> list[svc.Due]:
+    def later_today(self, now: Optional[datetime] = None) -> list[reminder_rules.Due]:
         """Occasions still ahead today (not recorded), for the console demo's preview."""
         now = now or self.app.clock.now()
         end = datetime.combine(now.date(), datetime.max.time(), tzinfo=now.tzinfo)
         with self.app.sessions() as session:
-            dues = svc.due_reminders(session, end, self.app.config, self.calendar)
-            known = svc.existing_keys(session, (d.dedupe_key for d in dues))
+            dues = reminder_rules.due_reminders(session, end, self.app.config, self.calendar)
+            known = outbox_store.existing_keys(session, (d.dedupe_key for d in dues))
         return [d for d in dues if d.due_at > now and d.dedupe_key not in known]
 
     async def tick_async(self) -> None:
@@ -138,7 +138,7 @@ class ReminderRunner:
         free = or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now)
         with self.app.sessions.begin() as session:
             candidates = (select(OutboxMessage.id)
-                          .where(OutboxMessage.status == svc.PENDING, OutboxMessage.next_attempt_at <= now, free)
+                          .where(OutboxMessage.status == reminder_rules.PENDING, OutboxMessage.next_attempt_at <= now, free)
                           .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
             if session.get_bind().dialect.name == "postgresql":
                 candidates = candidates.with_for_update(skip_locked=True)
@@ -146,7 +146,7 @@ class ReminderRunner:
             if not ids:
                 return token, []
             session.execute(update(OutboxMessage)
-                            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == svc.PENDING, free)
+                            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == reminder_rules.PENDING, free)
                             .values(claimed_by=token, claimed_until=until)
                             .execution_options(synchronize_session=False))
             claimed = list(session.scalars(select(OutboxMessage.id).where(OutboxMessage.claimed_by == token)
@@ -173,25 +173,7 @@ class ReminderRunner:
         text = payload.get("text", "")
         if late and row.kind not in ("admin", "extension"):
             text = "(补发)" + text
-        sign = self.app.sign
-        row_buttons: list[Button] = []
-        for action in payload.get("actions", []):
-            name, _, arg = action.partition(":")
-            if name == "update" and row.task_id:
-                row_buttons.append(Button("报进展", sign("u", row.task_id)))
-            elif name == "extend":
-                task_id, _, ms_id = arg.partition(":")
-                row_buttons.append(Button("申请延期", sign("ex", task_id, ms_id or 0)))
-            elif name == "task":
-                row_buttons.append(Button("看事项", sign("t", arg)))
-            elif name == "snooze":
-                row_buttons.append(Button("1小时后提醒", sign("sz", row.id, "1h")))
-                row_buttons.append(Button("明早提醒", sign("sz", row.id, "am")))
-            elif name == "approve":
-                row_buttons.append(Button("同意延期", sign("ea", arg, "y")))
-            elif name == "refuse":
-                row_buttons.append(Button("不同意", sign("ea", arg, "n")))
-        buttons = [row_buttons[i:i + 2] for i in range(0, len(row_buttons), 2)]
+        buttons = push_buttons(payload.get("actions", []), self.app.sign, row.task_id, row.id)
         return Reply(text, buttons=buttons)
 
     def _prepare(self, token: str, ids: list[int], now: datetime, report: DeliveryReport) -> list[_Job]:
@@ -211,55 +193,55 @@ class ReminderRunner:
                                             .order_by(ChatIdentity.bound_at.desc(), ChatIdentity.id.desc())):
                 identities.setdefault(identity.person_id, []).append(identity)
             for row in rows:
-                if row.kind == svc.ROBOT_DIGEST:
+                if row.kind == reminder_rules.ROBOT_DIGEST:
                     job = self._prepare_robot(session, row, now, stale, report)
                     if job is not None:
                         jobs.append(job)
                     continue
                 person = people.get(row.person_id) if row.person_id else None
                 if person is None or not person.active:
-                    row.status, row.last_error = svc.SKIPPED, "no such person"
+                    row.status, row.last_error = reminder_rules.SKIPPED, "no such person"
                     report.skipped.append(row.id)
                     continue
-                if row.kind in svc.MUTABLE_KINDS and person.muted_until and person.muted_until > now:
-                    row.status, row.last_error = svc.SKIPPED, "muted"
+                if row.kind in reminder_rules.MUTABLE_KINDS and person.muted_until and person.muted_until > now:
+                    row.status, row.last_error = reminder_rules.SKIPPED, "muted"
                     report.skipped.append(row.id)
                     continue
-                quiet_end = svc.in_quiet_hours(now, svc.quiet_of(person, self.rc))
+                quiet_end = reminder_rules.in_quiet_hours(now, reminder_rules.quiet_of(person, self.rc))
                 if quiet_end is not None:
                     row.next_attempt_at, row.claimed_by, row.claimed_until = quiet_end, None, None
                     report.postponed.append(row.id)
                     continue
                 late = row.late or now - row.due_at > timedelta(minutes=self.rc.late_grace_minutes)
-                if row.kind in svc.DIGEST_KINDS and now - row.due_at > stale:
+                if row.kind in reminder_rules.DIGEST_KINDS and now - row.due_at > stale:
                     newer = session.scalar(select(OutboxMessage.id).where(
                         OutboxMessage.person_id == row.person_id, OutboxMessage.kind == row.kind,
                         OutboxMessage.id > row.id).limit(1))
                     if newer is not None:
-                        row.status = svc.SUPERSEDED
+                        row.status = reminder_rules.SUPERSEDED
                         report.skipped.append(row.id)
                         continue
                     # hours stale: one current digest instead of the old one
                     if row.kind == "digest":
-                        text = (svc.digest_text(session, now, person.team_id, self.rc.digest_due_days)
+                        text = (digests.digest_text(session, now, person.team_id, self.rc.digest_due_days)
                                 if person.team_id else None)
                         if not text:
-                            row.status = svc.SKIPPED
+                            row.status = reminder_rules.SKIPPED
                             report.skipped.append(row.id)
                             continue
                         row.payload = {**(row.payload or {}), "text": text}
                     late = True
                 if row.kind == "brief":
                     if not brief:
-                        brief.append(svc.brief_of(session, now, self.app.config))
+                        brief.append(digests.brief_of(session, now, self.app.config))
                     if brief[0] is None:  # nothing to say any more
-                        row.status = svc.SKIPPED
+                        row.status = reminder_rules.SKIPPED
                         report.skipped.append(row.id)
                         continue
                     row.payload = {**(row.payload or {}), "text": brief[0].as_text()}
                 address = self._address(person, identities.get(person.id, []))
                 if address is None:
-                    row.status, row.last_error = svc.NO_ADDRESS, "no bound chat on a running channel"
+                    row.status, row.last_error = reminder_rules.NO_ADDRESS, "no bound chat on a running channel"
                     report.skipped.append(row.id)
                     continue
                 row.channel, row.chat_id, row.late = address[0], address[1], late
@@ -276,14 +258,14 @@ class ReminderRunner:
         team_id = (row.payload or {}).get("team_id")
         team = session.get(Team, team_id) if team_id is not None else None
         if team is None or not team.robot_key:
-            row.status, row.last_error = svc.NO_ADDRESS, "team has no group robot"
+            row.status, row.last_error = reminder_rules.NO_ADDRESS, "team has no group robot"
             report.skipped.append(row.id)
             return None
-        if svc.ROBOT_CHANNEL not in self.notifiers.channels():
-            row.status, row.last_error = svc.NO_ADDRESS, "group robot channel not running"
+        if reminder_rules.ROBOT_CHANNEL not in self.notifiers.channels():
+            row.status, row.last_error = reminder_rules.NO_ADDRESS, "group robot channel not running"
             report.skipped.append(row.id)
             return None
-        quiet_end = svc.in_quiet_hours(now, self.rc.quiet_hours)
+        quiet_end = reminder_rules.in_quiet_hours(now, self.rc.quiet_hours)
         if quiet_end is not None:
             row.next_attempt_at, row.claimed_by, row.claimed_until = quiet_end, None, None
             report.postponed.append(row.id)
@@ -291,18 +273,18 @@ class ReminderRunner:
         late = row.late or now - row.due_at > timedelta(minutes=self.rc.late_grace_minutes)
         if now - row.due_at > stale:
             newer = session.scalar(select(OutboxMessage.id).where(
-                OutboxMessage.kind == svc.ROBOT_DIGEST,
+                OutboxMessage.kind == reminder_rules.ROBOT_DIGEST,
                 OutboxMessage.dedupe_key.like(f"digest-robot:{team.id}:%"),
                 OutboxMessage.id > row.id).limit(1))
-            text = None if newer is not None else svc.digest_text(session, now, team.id, self.rc.digest_due_days)
+            text = None if newer is not None else digests.digest_text(session, now, team.id, self.rc.digest_due_days)
             if not text:
-                row.status = svc.SUPERSEDED if newer is not None else svc.SKIPPED
+                row.status = reminder_rules.SUPERSEDED if newer is not None else reminder_rules.SKIPPED
                 report.skipped.append(row.id)
                 return None
             row.payload = {**(row.payload or {}), "text": text}
             late = True
-        row.channel, row.chat_id, row.late = svc.ROBOT_CHANNEL, team.robot_key, late
-        return _Job(row.id, svc.ROBOT_CHANNEL, team.robot_key, self.render(row, late), row.kind,
+        row.channel, row.chat_id, row.late = reminder_rules.ROBOT_CHANNEL, team.robot_key, late
+        return _Job(row.id, reminder_rules.ROBOT_CHANNEL, team.robot_key, self.render(row, late), row.kind,
                     row.attempts, f"{team.name}群机器人")
 
     def _attach_brief_picture(self, brief, jobs: list[_Job], now: datetime) -> None:
@@ -329,14 +311,14 @@ class ReminderRunner:
             row.attempts = job.attempts + 1
             row.claimed_by, row.claimed_until = None, None
             if error is None:
-                row.status, row.sent_at, row.last_error = svc.SENT, now, None
+                row.status, row.sent_at, row.last_error = reminder_rules.SENT, now, None
                 return "sent"
             permanent = isinstance(error, DeliveryError) and error.permanent
             row.last_error = f"{error.__class__.__name__}: {error}"[:500]
             if permanent or row.attempts >= self.rc.max_attempts:
-                row.status = svc.FAILED
+                row.status = reminder_rules.FAILED
                 if row.kind != "admin":
-                    svc.warn_admins(session, now, f"giveup:{row.id}",
+                    outbox_store.warn_admins(session, now, f"giveup:{row.id}",
                                     f"⚠️ 推送失败已放弃(第{row.attempts}次)\n收件人:{job.person_name}"
                                     f"({job.channel})\n内容:{(row.payload or {}).get('text', '')[:60]}"
                                     f"\n原因:{row.last_error[:120]}")

@@ -19,8 +19,8 @@ from bot.app import Duban
 from bot.clock import FixedClock, parse_now
 from bot.composition import build_app, load_data_files
 from bot.config import PROJECT_ROOT, Config, load_config
+from bot.messages import Incoming, Reply
 from handlers import handle
-from handlers.messages import Incoming, Reply
 
 PG_URL = os.environ.get("DUBAN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REPORT_NOW = "2025-07-15T09:00"
@@ -181,7 +181,7 @@ class Chat:
     """Talk to the handlers as one person, the way the console does."""
 
     def __init__(self, app: Duban, person_name: str, channel: str = "console") -> None:
-        from bot.channels.console import pick_person
+        from channels.console import pick_person
 
         self.app = app
         self.person = pick_person(app, person_name)

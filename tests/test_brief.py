@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from bot.models import IndicatorValue, Task
 from bot.services import charts, reports
-from bot.services.tasks import refresh_light_dates
+from bot.services.lights import refresh_light_dates
 from tests.conftest import Chat
 
 
@@ -88,10 +88,10 @@ def test_empty_database_brief(tmp_path, clock):
 
 
 def test_brief_on_wecom_is_a_text_card(sqlite_app, clock):
+    from bot.messages import Incoming
     from bot.models import Person
     from handlers.context import Ctx
     from handlers.ledgers import cmd_brief
-    from handlers.messages import Incoming
 
     with sqlite_app.sessions() as s:
         person = s.scalar(select(Person).where(Person.name == "陈主任"))

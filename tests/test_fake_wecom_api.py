@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.channels.wecom.crypto import WeComCrypto, parse_xml
+from channels.wecom.crypto import WeComCrypto, parse_xml
 from tests.fakes.wecom_api import (
     FakeWeComAPI,
     make_callback,

@@ -7,13 +7,12 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
+from bot.composition import load_data_files
 from bot.config import PROJECT_ROOT, load_config
 from bot.models import AuditEntry, Indicator, IndicatorValue, Task
-from bot.services.importer import read_dataset
+from bot.services.dataset import read_dataset
 from bot.yamlfile import FileError
 from tests.conftest import DATASET, DEMO_PEOPLE
-
-from bot.composition import load_data_files
 
 
 def table_counts(app):

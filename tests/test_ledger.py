@@ -12,9 +12,9 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
+from bot.messages import Attachment
 from bot.models import AuditEntry, Indicator, IndicatorValue, Person, Task, TaskUpdate
 from bot.services import ledger
-from handlers.messages import Attachment
 from tests.conftest import Chat
 
 TASK_HEADERS = ["序号", "类别", "项目/事项", "牵头单位", "责任人", "时间节点", "完成进度", "状态",

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from bot.clock import OFFICE_TZ
 from bot.config import LightsConfig
 from bot.models import Task
-from bot.services.tasks import light_of, light_sql, refresh_light_dates
+from bot.services.lights import light_of, light_sql, refresh_light_dates
 
 RULES = LightsConfig(behind_yellow_pp=10, behind_red_pp=30, due_soon_days=3, stale_days=14)
 
@@ -81,8 +81,8 @@ def test_sql_light_matches_python_light(app):
 
 
 def test_thresholds_come_from_config(app, tmp_path, clock):
-    from tests.conftest import make_config
     from bot.composition import build_app
+    from tests.conftest import make_config
 
     strict = make_config(str(app.engine.url.render_as_string(hide_password=False)), tmp_path,
                          lights={"behind_yellow_pp": 1, "behind_red_pp": 2})

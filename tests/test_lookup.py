@@ -60,6 +60,7 @@ def test_unknown_question_gets_suggestions_not_silence(chat_as):
 
 def test_source_sentence_with_every_answer_and_in_full_on_request(app, chat_as):
     from sqlalchemy import select
+
     from bot.models import Indicator
 
     chat = chat_as("张主任")

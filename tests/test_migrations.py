@@ -1,9 +1,9 @@
 """The schema comes only from Alembic migrations, and they agree with the models."""
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
+from alembic import command
 from bot.db import _alembic_config, make_engine, migrate
 from bot.models import Base
 

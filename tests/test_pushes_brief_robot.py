@@ -15,16 +15,15 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.channels.console import ConsoleNotifier
-from bot.channels.wecom.notifier import WeComRobotNotifier
-from bot.channels.wecom.robot import RobotSender
 from bot.clock import parse_now
 from bot.models import OutboxMessage, Person, Task, Team
 from bot.notify import NotifierRouter
-from bot.services import reminders as svc
-from bot.services import reports
+from bot.services import reminder_rules, reports
+from bot.services.lights import refresh_light_dates
 from bot.services.people import bind_identity
-from bot.services.tasks import refresh_light_dates
+from channels.console import ConsoleNotifier
+from channels.wecom.notifier import WeComRobotNotifier
+from channels.wecom.robot import RobotSender
 from jobs.outbox import ReminderRunner
 from tests.conftest import make_app
 from tests.fakes.wecom_api import FakeWeComAPI
@@ -176,7 +175,7 @@ def test_team_digest_also_goes_to_the_team_robot(app):
     assert "测试事项late" in lead_digest
     assert [(m["key"], m["msgtype"], m["content"]) for m in robot_sent] == [(ROBOT_KEY, "text", lead_digest)]
     with app.sessions() as session:
-        [row] = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == svc.ROBOT_DIGEST)).all()
+        [row] = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == reminder_rules.ROBOT_DIGEST)).all()
     assert (row.dedupe_key, row.person_id, row.channel, row.chat_id, row.status) == (
         f"digest-robot:{xm1}:2025-12-09", None, "wecom_robot", ROBOT_KEY, "sent")
 
@@ -223,8 +222,8 @@ TG_TOKEN = "123:ABC"
 
 
 def test_weekly_brief_on_telegram_is_text_then_photo(sqlite_app):
-    from bot.channels.telegram.bot import TelegramBot
-    from bot.channels.telegram.notifier import TelegramNotifier
+    from channels.telegram.bot import TelegramBot
+    from channels.telegram.notifier import TelegramNotifier
     from tests.fakes.telegram_api import FakeTelegramAPI
 
     app = sqlite_app
@@ -258,9 +257,9 @@ def test_weekly_brief_on_telegram_is_text_then_photo(sqlite_app):
 def test_telegram_pacing_sends_a_burst_without_429(sqlite_app):
     """60 pushes to 60 chats at once: the bot's limiter paces them (no burst of 30), so
     Telegram's one-second window never refuses one."""
-    from bot.channels.telegram.bot import TelegramBot
-    from bot.channels.telegram.notifier import TelegramNotifier
-    from handlers.messages import Reply
+    from bot.messages import Reply
+    from channels.telegram.bot import TelegramBot
+    from channels.telegram.notifier import TelegramNotifier
     from tests.fakes.telegram_api import FakeTelegramAPI
 
     async def main():

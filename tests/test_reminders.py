@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.clock import parse_now
+from bot.messages import Reply
 from bot.models import (
     ExtensionRequest,
     Milestone,
@@ -23,8 +24,7 @@ from bot.models import (
     Team,
 )
 from bot.notify import DeliveryError, NotifierRouter
-from bot.services.tasks import refresh_light_dates
-from handlers.messages import Reply
+from bot.services.lights import refresh_light_dates
 from jobs.outbox import ReminderRunner
 from tests.conftest import Chat
 

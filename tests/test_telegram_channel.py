@@ -14,14 +14,13 @@ import pytest_asyncio
 from aiohttp import ClientSession, web
 from sqlalchemy import func, select
 
-from bot.channels.server import NOTIFIERS_KEY
-from bot.channels.telegram.bot import EDITED_REPLY, TelegramBot, split_text, utf16_units
-from bot.channels.telegram.notifier import TelegramNotifier
-from bot.channels.server import build_web_app
+from bot.messages import Button, Reply
 from bot.models import ChatIdentity, GroupBinding, Person, Task, TaskUpdate
 from bot.notify import DeliveryError
 from bot.services.people import bind_identity
-from handlers.messages import Button, Reply
+from channels.server import NOTIFIERS_KEY, build_web_app
+from channels.telegram.bot import EDITED_REPLY, TelegramBot, split_text, utf16_units
+from channels.telegram.notifier import TelegramNotifier
 from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits
 
 TOKEN = "123:ABC"

@@ -1,11 +1,10 @@
 """Progress reports: logging, history, confirmation, permissions, bad input, idempotency."""
+import pytest
 from sqlalchemy import func, select
 
-import pytest
-
+from bot.messages import Incoming
 from bot.models import AuditEntry, ChatIdentity, Task, TaskUpdate
 from handlers import handle
-from handlers.messages import Incoming
 
 
 def counts(app):

@@ -11,13 +11,24 @@ import pytest_asyncio
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import select
 
-from bot.channels.server import NOTIFIERS_KEY
-from bot.channels.wecom.crypto import WeComCrypto
 from bot.models import ChatIdentity, InboundSeen
+from channels.server import NOTIFIERS_KEY
+from channels.wecom.crypto import WeComCrypto
 from tests.conftest import make_app
 from tests.fakes.wecom_api import FakeWeComAPI, make_verify_params
-from tests.wecom_helpers import (AES_KEY, AGENT, CORP, ROBOT_KEY, SECRET, TOKEN, Harness, card_buttons, db_snapshot,
-                                 texts, wecom_section)
+from tests.wecom_helpers import (
+    AES_KEY,
+    AGENT,
+    CORP,
+    ROBOT_KEY,
+    SECRET,
+    TOKEN,
+    Harness,
+    card_buttons,
+    db_snapshot,
+    texts,
+    wecom_section,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -262,8 +273,8 @@ async def test_api_errors_are_reported_to_admins(bot):
 
 
 async def test_reminder_push_through_the_notifier_router(bot):
+    from bot.messages import Button, Reply
     from bot.notify import DeliveryError
-    from handlers.messages import Button, Reply
 
     await _bind(bot, "wang", "DEMOWXM1")
     router = bot.web_app[NOTIFIERS_KEY]

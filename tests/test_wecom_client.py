@@ -5,11 +5,18 @@ from __future__ import annotations
 import pytest
 import pytest_asyncio
 
-from bot.channels.wecom.client import MEMBER_LIMITS, ROBOT_LIMITS, RateLimited, SlidingLimiter, WeComAPIError, WeComClient
-from bot.channels.wecom.notifier import WeComNotifier, WeComRobotNotifier
-from bot.channels.wecom.robot import RobotSender
+from bot.messages import Button, OutFile, Reply
 from bot.notify import DeliveryError
-from handlers.messages import Button, OutFile, Reply
+from channels.wecom.client import (
+    MEMBER_LIMITS,
+    ROBOT_LIMITS,
+    RateLimited,
+    SlidingLimiter,
+    WeComAPIError,
+    WeComClient,
+)
+from channels.wecom.notifier import WeComNotifier, WeComRobotNotifier
+from channels.wecom.robot import RobotSender
 from tests.fakes.wecom_api import FakeWeComAPI
 from tests.wecom_helpers import AGENT, CORP, ROBOT_KEY, SECRET
 

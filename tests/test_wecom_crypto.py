@@ -1,4 +1,4 @@
-"""Tests for bot.channels.wecom.crypto against Tencent's published WXBizMsgCrypt sample vectors.
+"""Tests for channels.wecom.crypto against Tencent's published WXBizMsgCrypt sample vectors.
 
 The vectors (token "QDG6eK", CorpID "wx5823bf96d3bd56c7", EncodingAESKey
 "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", the sample verify URL and the
@@ -19,7 +19,7 @@ import urllib.parse
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from bot.channels.wecom.crypto import (
+from channels.wecom.crypto import (
     WeComCrypto,
     WeComCryptoError,
     check_timestamp,

@@ -20,10 +20,24 @@ import yaml
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from bot.channels.wecom.crypto import WeComCrypto
 from bot.models import ChatIdentity, InboundSeen, Team
-from tests.fakes.wecom_api import FakeWeComAPI, make_callback, make_text_xml, make_verify_params
-from tests.wecom_helpers import AES_KEY, AGENT, CORP, ROBOT_KEY, SECRET, TOKEN, db_snapshot, texts
+from channels.wecom.crypto import WeComCrypto
+from tests.fakes.wecom_api import (
+    FakeWeComAPI,
+    make_callback,
+    make_text_xml,
+    make_verify_params,
+)
+from tests.wecom_helpers import (
+    AES_KEY,
+    AGENT,
+    CORP,
+    ROBOT_KEY,
+    SECRET,
+    TOKEN,
+    db_snapshot,
+    texts,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_S = 20.0

@@ -3,9 +3,16 @@ from __future__ import annotations
 
 import pytest
 
-from bot.channels.wecom.render import (APP_MARKDOWN_LIMIT, CARD_MAX_BUTTONS, ROBOT_MARKDOWN_LIMIT, TEXT_LIMIT,
-                                       reply_payloads, robot_payloads, split_utf8)
-from handlers.messages import Button, Reply
+from bot.messages import Button, Reply
+from channels.wecom.render import (
+    APP_MARKDOWN_LIMIT,
+    CARD_MAX_BUTTONS,
+    ROBOT_MARKDOWN_LIMIT,
+    TEXT_LIMIT,
+    reply_payloads,
+    robot_payloads,
+    split_utf8,
+)
 
 
 def test_short_text_is_one_piece():

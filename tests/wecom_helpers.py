@@ -10,11 +10,23 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.app import Duban
-from bot.channels.server import build_web_app
-from bot.channels.wecom.callback import CHANNEL_KEY
-from bot.channels.wecom.crypto import WeComCrypto
-from bot.models import AuditEntry, ChatIdentity, Conversation, InboundSeen, Invite, TaskUpdate
-from tests.fakes.wecom_api import FakeWeComAPI, make_callback, make_event_xml, make_text_xml
+from bot.models import (
+    AuditEntry,
+    ChatIdentity,
+    Conversation,
+    InboundSeen,
+    Invite,
+    TaskUpdate,
+)
+from channels.server import build_web_app
+from channels.wecom.callback import CHANNEL_KEY
+from channels.wecom.crypto import WeComCrypto
+from tests.fakes.wecom_api import (
+    FakeWeComAPI,
+    make_callback,
+    make_event_xml,
+    make_text_xml,
+)
 
 CORP = "wwtestcorp0000001"
 AGENT = 1000002

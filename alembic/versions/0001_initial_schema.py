@@ -6,9 +6,9 @@ Create Date: 2026-11-27 21:23:54.227759
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
 
+from alembic import op
 
 revision: str = '0001'
 down_revision: Union[str, None] = None

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import logging
 import re
-from copy import copy
 import zipfile
+from copy import copy
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -31,8 +31,7 @@ from bot.models import Indicator, IndicatorValue, Person, Task, TaskUpdate, Team
 from bot.services import audit
 from bot.services.errors import InvalidInput
 from bot.services.indicators import IndicatorAnswer
-from bot.services.people import require_admin
-from bot.services.tasks import (
+from bot.services.lights import (
     DONE,
     GREEN,
     GREY,
@@ -40,11 +39,12 @@ from bot.services.tasks import (
     PAUSED,
     RED,
     YELLOW,
-    filter_tasks,
     light_sql,
-    record_update,
     refresh_light_dates,
 )
+from bot.services.people import require_admin
+from bot.services.task_lists import filter_tasks
+from bot.services.tasks import record_update
 from bot.services.text import fmt_number, nfkc, normalize_name
 
 logger = logging.getLogger(__name__)

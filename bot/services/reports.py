@@ -22,7 +22,16 @@ from sqlalchemy.orm import Session, selectinload
 from bot.config import Config
 from bot.models import STATUS_ACTIVE, Indicator, IndicatorValue, Task, Team
 from bot.services.indicators import fmt_value
-from bot.services.tasks import DONE, GREEN, GREY, LIGHT_NAMES, PAUSED, RED, YELLOW, light_sql
+from bot.services.lights import (
+    DONE,
+    GREEN,
+    GREY,
+    LIGHT_NAMES,
+    PAUSED,
+    RED,
+    YELLOW,
+    light_sql,
+)
 from bot.services.text import clip, fmt_signed
 
 LIGHT_ORDER = (RED, YELLOW, GREEN, GREY, DONE, PAUSED)

@@ -1,30 +1,18 @@
-"""Tasks: traffic lights, lists, cards and progress updates.
-
-Lights (红黄绿), with thresholds from config.yaml (``lights:``):
-  red     overdue (past its deadline and not done), or behind 序时进度 by >= behind_red_pp
-  yellow  behind by >= behind_yellow_pp, due within due_soon_days, or no report for stale_days
-  green   on track
-  grey    no progress reported yet and nothing else to flag
-  done / paused
-序时进度 of a task is the elapsed share of its own start-to-deadline span. Because that grows
-linearly, the day a task turns yellow or red can be computed when it changes; these days are
-stored (``behind_yellow_on`` ...), so lights and lists are indexed comparisons with today.
-"""
+"""Tasks: finding one by name or key, recent updates, recording a progress update."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, case, func, insert, or_, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from bot.config import LightsConfig
 from bot.models import (
     STATUS_ACTIVE,
     STATUS_DONE,
-    STATUS_PAUSED,
     Milestone,
     Person,
     Task,
@@ -33,134 +21,10 @@ from bot.models import (
 )
 from bot.services import audit
 from bot.services.errors import InvalidInput, NeedsConfirmation, NotFound
+from bot.services.lights import refresh_light_dates
 from bot.services.lookup import KIND_TASK, NAMES
-from bot.services.people import find_team, require_can_update
+from bot.services.people import require_can_update
 from bot.services.text import fmt_number
-
-RED, YELLOW, GREEN, GREY, DONE, PAUSED = "red", "yellow", "green", "grey", "done", "paused"
-LIGHT_ICONS = {RED: "🔴", YELLOW: "🟡", GREEN: "🟢", GREY: "⚪", DONE: "✅", PAUSED: "⏸"}
-LIGHT_NAMES = {RED: "红灯", YELLOW: "黄灯", GREEN: "绿灯", GREY: "未报", DONE: "已完成", PAUSED: "暂停"}
-LIGHT_RANK = {RED: 0, YELLOW: 1, GREY: 2, GREEN: 3, PAUSED: 4, DONE: 5}
-
-
-# ---------------------------------------------------------------- lights
-
-def schedule_progress(task: Task, today: date) -> Optional[float]:
-    """序时进度 of the task on ``today``, in percent (None without start and deadline)."""
-    if task.start_date is None or task.deadline is None or task.deadline <= task.start_date:
-        return None
-    span = (task.deadline - task.start_date).days
-    elapsed = (today - task.start_date).days
-    return max(0.0, min(100.0, elapsed * 100.0 / span))
-
-
-def _behind_on(task: Task, gap_pp: float) -> Optional[date]:
-    """First day on which 序时进度 minus progress reaches ``gap_pp`` points."""
-    if task.progress is None or task.start_date is None or task.deadline is None:
-        return None
-    if task.deadline <= task.start_date or task.progress + gap_pp > 100:
-        return None
-    span = (task.deadline - task.start_date).days
-    return task.start_date + timedelta(days=math.ceil((task.progress + gap_pp) * span / 100.0))
-
-
-def refresh_light_dates(task: Task, rules: LightsConfig) -> None:
-    """Recompute the stored days on which the task's light changes."""
-    task.behind_yellow_on = _behind_on(task, rules.behind_yellow_pp)
-    task.behind_red_on = _behind_on(task, rules.behind_red_pp)
-    task.due_soon_on = task.deadline - timedelta(days=rules.due_soon_days) if task.deadline else None
-    task.stale_on = task.last_activity_at.date() + timedelta(days=rules.stale_days)
-
-
-def _red(today: date) -> ColumnElement[bool]:
-    return or_(Task.deadline < today, Task.behind_red_on <= today)
-
-
-def _yellow(today: date) -> ColumnElement[bool]:
-    return or_(Task.behind_yellow_on <= today, Task.due_soon_on <= today, Task.stale_on <= today)
-
-
-def _light_case(today: date, value_of: dict[str, object]) -> ColumnElement:
-    """One CASE over the light rules (the order ``light_of`` applies them), mapping each light
-    to ``value_of[light]``: its name for ``light_sql``, its urgency for ``light_rank_sql``."""
-    return case(
-        (Task.status == STATUS_DONE, value_of[DONE]),
-        (Task.status == STATUS_PAUSED, value_of[PAUSED]),
-        (_red(today), value_of[RED]),
-        (_yellow(today), value_of[YELLOW]),
-        (Task.progress.is_(None), value_of[GREY]),
-        else_=value_of[GREEN],
-    )
-
-
-def light_sql(today: date) -> ColumnElement[str]:
-    """The light as a SQL expression, for filters and ordering (mirrors ``light_of``)."""
-    return _light_case(today, {color: color for color in LIGHT_RANK})
-
-
-def light_rank_sql(today: date) -> ColumnElement[int]:
-    """Urgency for ordering: red 0, yellow 1, grey 2, green 3, paused 4, done 5."""
-    return _light_case(today, LIGHT_RANK)
-
-
-def light_filter(color: str, today: date) -> ColumnElement[bool]:
-    """Indexed predicate for one light (the red and yellow lists use these)."""
-    active = Task.status == STATUS_ACTIVE
-    if color == RED:
-        return and_(active, _red(today))
-    if color == YELLOW:
-        return and_(active, ~_red(today), _yellow(today))
-    return light_sql(today) == color
-
-
-@dataclass
-class Light:
-    color: str
-    reasons: list[str] = field(default_factory=list)
-
-    @property
-    def icon(self) -> str:
-        return LIGHT_ICONS[self.color]
-
-    @property
-    def label(self) -> str:
-        return LIGHT_NAMES[self.color]
-
-
-def light_of(task: Task, today: date) -> Light:
-    """The task's light and why, in words for the card."""
-    if task.status == STATUS_DONE:
-        return Light(DONE)
-    if task.status == STATUS_PAUSED:
-        return Light(PAUSED)
-    reasons: list[str] = []
-    color = None
-    if task.deadline and task.deadline < today:
-        color = RED
-        reasons.append(f"逾期{(today - task.deadline).days}天")
-    expected = schedule_progress(task, today)
-    if task.behind_red_on and task.behind_red_on <= today:
-        color = RED
-    if task.progress is not None and expected is not None and expected - task.progress >= 0.05:
-        behind = expected - task.progress
-        if (task.behind_yellow_on and task.behind_yellow_on <= today) or color == RED:
-            reasons.append(f"慢于序时进度{behind:.0f}个百分点")
-    if color is None and (
-        (task.behind_yellow_on and task.behind_yellow_on <= today)
-        or (task.due_soon_on and task.due_soon_on <= today)
-        or task.stale_on <= today
-    ):
-        color = YELLOW
-    if task.deadline and task.due_soon_on and task.due_soon_on <= today <= task.deadline:
-        left = (task.deadline - today).days
-        reasons.append("今天到期" if left == 0 else f"{left}天后到期")
-    if task.stale_on <= today:
-        days = (today - task.last_activity_at.date()).days
-        reasons.append(f"{days}天未报进展")
-    if color is None:
-        color = GREY if task.progress is None else GREEN
-    return Light(color, reasons)
-
 
 # ---------------------------------------------------------------- finding tasks
 
@@ -179,10 +43,10 @@ _TASK_WITH_TEAM_OWNER = (
 )
 _TASK = select(Task).where(Task.id == bindparam("task_id"))
 _CARD_TASK = _TASK_WITH_TEAM_OWNER.where(Task.id == bindparam("task_id"))
-_PAGE_TASKS = _TASK_WITH_TEAM_OWNER.where(Task.id.in_(bindparam("ids", expanding=True)))
+PAGE_TASKS = _TASK_WITH_TEAM_OWNER.where(Task.id.in_(bindparam("ids", expanding=True)))
 
 
-def _with_team_owner(rows) -> list[Task]:
+def with_team_owner(rows) -> list[Task]:
     tasks = []
     for task, _team, _owner in rows:
         task.team, task.owner  # noqa: B018 - resolved from the row's objects now, no query
@@ -192,7 +56,7 @@ def _with_team_owner(rows) -> list[Task]:
 
 def get_task_for_card(session: Session, task_id: int) -> Optional[Task]:
     """The task with its team and owner loaded (what a card and a list row show)."""
-    tasks = _with_team_owner(session.execute(_CARD_TASK, {"task_id": task_id}))
+    tasks = with_team_owner(session.execute(_CARD_TASK, {"task_id": task_id}))
     return tasks[0] if tasks else None
 
 
@@ -210,178 +74,6 @@ def find_task(session: Session, text: str, for_card: bool = False) -> Task:
     if names:
         raise NotFound(f"没有找到事项“{text.strip()}”。相近的有:", names[:3])
     raise NotFound(f"没有找到事项“{text.strip()}”。发 /tasks 看全部事项。")
-
-
-# ---------------------------------------------------------------- lists
-
-LIST_FILTERS = {
-    "all": "全部事项",
-    "mine": "我的事项",
-    "overdue": "逾期事项",
-    "red": "红灯事项",
-    "yellow": "黄灯事项",
-    "week": "本周内到期",
-    "due": "临期事项",
-    "done": "已完成事项",
-}
-
-
-@dataclass
-class TaskPage:
-    title: str
-    rows: list[tuple[Task, Light]]
-    total: int
-    page: int
-    page_size: int
-    filter: str
-    arg: Optional[str] = None
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.page_size))
-
-
-def list_tasks(
-    session: Session,
-    now: datetime,
-    person: Optional[Person],
-    which: str = "all",
-    arg: Optional[str] = None,
-    page: int = 1,
-    page_size: int = 8,
-) -> TaskPage:
-    """Tasks for a list command, most urgent first, one page at a time."""
-    today = now.date()
-    cache_key = (str(session.get_bind().url), tasks_version(session), today, which, arg,
-                 person.id if which == "mine" and person else None, page, page_size)
-    # A hit means the same filter was checked and built before, and for these filters the
-    # query and title depend only on the key. A team list still looks its team up, so a
-    # renamed or removed team is seen at once (teams do not move tasks_version).
-    cached = _LIST_CACHE.get(cache_key) if which != "team" else None
-    if cached is None:
-        query, title = filter_tasks(session, now, person, which, arg, select(Task.id))
-        cached = _LIST_CACHE.get(cache_key)
-    if cached is not None:
-        title, total, page, ids = cached
-        return TaskPage(title, _load_page(session, ids, today), total, page, page_size, which, arg)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    if which in ("overdue", RED, YELLOW, "week", "due"):
-        # one light or a date window: the earliest deadline is the most urgent (index order)
-        order = (Task.deadline.asc(), Task.id)
-    else:
-        order = (light_rank_sql(today), Task.deadline.is_(None), Task.deadline.asc(), Task.id)
-    pages = max(1, math.ceil(total / page_size))
-    page = min(max(1, page), pages)
-    # ids first: the filter, count and order read only the lights index; then one page of rows
-    ids = session.scalars(query.order_by(*order).offset((page - 1) * page_size).limit(page_size)).all()
-    if len(_LIST_CACHE) > 512:
-        _LIST_CACHE.clear()
-    _LIST_CACHE[cache_key] = (title, total, page, list(ids))
-    return TaskPage(title, _load_page(session, ids, today), total, page, page_size, which, arg)
-
-
-# Lists cached per process, keyed by the database's tasks_version (moved by every task
-# change, see bot.db) and today's date: a list is recomputed only after something changed.
-_LIST_CACHE: dict[tuple, tuple[str, int, int, list[int]]] = {}
-
-
-def tasks_version(session: Session) -> str:
-    from bot.db import TASKS_VERSION_KEY, meta_version
-
-    # flush first: pending task changes bump the version (bot.db), and a list must not be
-    # served from a cache entry older than them (the version is read once per transaction)
-    session.flush()
-    return meta_version(session, TASKS_VERSION_KEY)
-
-
-def _load_page(session: Session, ids: list[int], today: date) -> list[tuple[Task, "Light"]]:
-    by_id = {t.id: t for t in _with_team_owner(session.execute(_PAGE_TASKS, {"ids": list(ids)}))}
-    return [(by_id[i], light_of(by_id[i], today)) for i in ids if i in by_id]
-
-
-def filter_tasks(
-    session: Session,
-    now: datetime,
-    person: Optional[Person],
-    which: str = "all",
-    arg: Optional[str] = None,
-    query: Optional[Select] = None,
-) -> tuple[Select, str]:
-    """The query and title for a list filter (all, mine, red, team ...), shared by lists and
-    the Excel ledger export; raises InvalidInput/NotFound for a bad filter."""
-    today = now.date()
-    query = select(Task) if query is None else query
-    title = LIST_FILTERS.get(which, "事项")
-    if which == "mine":
-        if person is None:
-            raise InvalidInput("请先绑定身份。")
-        mine = Task.owner_id == person.id
-        if person.team_id is not None:
-            mine = or_(mine, Task.team_id == person.team_id)
-        query = query.where(mine, Task.status != STATUS_DONE)
-    elif which == "overdue":
-        query = query.where(Task.status == STATUS_ACTIVE, Task.deadline < today)
-    elif which in (RED, YELLOW):
-        query = query.where(light_filter(which, today))
-    elif which in ("week", "due"):
-        days = int(arg) if arg else 7
-        if days < 0 or days > 366:
-            raise InvalidInput("天数要在 0 到 366 之间。")
-        query = query.where(Task.status == STATUS_ACTIVE, Task.deadline >= today,
-                            Task.deadline <= today + timedelta(days=days))
-        title = f"{days}天内到期" if which == "due" else title
-    elif which == "done":
-        query = query.where(Task.status == STATUS_DONE)
-    elif which == "team":
-        team = find_team(session, arg or "")
-        if team is None:
-            raise NotFound(f"没有找到专班“{arg}”。")
-        query = query.where(Task.team_id == team.id)
-        title = f"{team.name}事项"
-    elif which == "category":
-        query = query.where(Task.category == arg)
-        title = f"{arg}"
-    elif which != "all":
-        raise InvalidInput(f"不认识的筛选“{which}”。")
-    return query, title
-
-
-def next_deadline(session: Session, today: date) -> Optional[tuple[date, int]]:
-    """The nearest deadline still ahead among active tasks, and how many tasks share it."""
-    day = session.scalar(select(func.min(Task.deadline))
-                         .where(Task.status == STATUS_ACTIVE, Task.deadline >= today))
-    if day is None:
-        return None
-    count = session.scalar(select(func.count()).select_from(Task)
-                           .where(Task.status == STATUS_ACTIVE, Task.deadline == day))
-    return day, count or 0
-
-
-def light_counts(session: Session, now: datetime, team_id: Optional[int] = None) -> dict[str, int]:
-    light = light_sql(now.date())
-    query = select(light, func.count()).group_by(light)
-    if team_id is not None:
-        query = query.where(Task.team_id == team_id)
-    return {color: count for color, count in session.execute(query)}
-
-
-# Built once (see _TASK_WITH_TEAM_OWNER): each update with its author and milestone in one row.
-_RECENT_UPDATES = (
-    select(TaskUpdate, Person, Milestone)
-    .outerjoin(Person, TaskUpdate.author_id == Person.id)
-    .outerjoin(Milestone, TaskUpdate.milestone_id == Milestone.id)
-    .where(TaskUpdate.task_id == bindparam("task_id"))
-    .order_by(TaskUpdate.created_at.desc(), TaskUpdate.id.desc())
-    .limit(bindparam("limit"))
-)
-
-
-def recent_updates(session: Session, task: Task, limit: int = 3) -> list[TaskUpdate]:
-    updates = []
-    for update, _author, _milestone in session.execute(_RECENT_UPDATES, {"task_id": task.id, "limit": limit}):
-        update.author, update.milestone  # noqa: B018 - resolved from the row's objects, no query
-        updates.append(update)
-    return updates
 
 
 # ---------------------------------------------------------------- updates

@@ -77,7 +77,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from bot.channels.wecom.crypto import WeComCrypto, WeComCryptoError, parse_xml
+from channels.wecom.crypto import WeComCrypto, WeComCryptoError, parse_xml
 
 __all__ = [
     "FakeWeComAPI",

@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 import secrets
 
-from bot.channels.wecom.client import RATE_LIMITED, WeComAPIError, WeComClient
-from bot.channels.wecom.render import reply_payloads
-from bot.channels.wecom.robot import RobotSender, mask_key
+from bot.messages import Reply
 from bot.notify import DeliveryError
-from handlers.messages import Reply
+from channels.wecom.client import RATE_LIMITED, WeComAPIError, WeComClient
+from channels.wecom.render import reply_payloads
+from channels.wecom.robot import RobotSender, mask_key
 
 logger = logging.getLogger(__name__)
 

@@ -10,11 +10,17 @@ from __future__ import annotations
 import logging
 import warnings
 
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 
-from bot.channels.telegram.bot import send_reply
+from bot.messages import Reply
 from bot.notify import DeliveryError
-from handlers.messages import Reply
+from channels.telegram.bot import send_reply
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,12 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.clock import FixedClock, parse_now
+from bot.composition import build_app, load_data_files
 from bot.config import Config
-from bot.models import Person
+from bot.models import OutboxMessage, Person
+from bot.notify import NotifierRouter
+from cli.demo import demo_config
+from jobs.outbox import ReminderRunner
 
 
 def add_parser(sub) -> None:
@@ -38,14 +42,8 @@ def _names(app) -> dict[int, str]:
 
 
 def cmd_remind(config: Config, args) -> int:
-    from bot.composition import build_app, load_data_files
-    from bot.notify import NotifierRouter
-    from jobs.outbox import ReminderRunner
-
     clock = FixedClock(parse_now(args.now))
     if args.demo:
-        from run import demo_config
-
         config = demo_config(config)
     app = build_app(config, clock)
     if args.demo:
@@ -78,9 +76,6 @@ class _Counting:
 
 def _simulate(app, clock: FixedClock, until, step_minutes: int) -> int:
     """Step the clock, tick and deliver each step; print pushes per ISO week and kind."""
-    from bot.notify import NotifierRouter
-    from jobs.outbox import ReminderRunner
-
     router = NotifierRouter()
     router.register("console", _Counting())
     runner = ReminderRunner(app, router, worker="simulate")
@@ -94,8 +89,6 @@ def _simulate(app, clock: FixedClock, until, step_minutes: int) -> int:
             runner.tick()
             report = await runner.deliver_all()
             if report.sent:
-                from bot.models import OutboxMessage
-
                 with app.sessions() as session:
                     rows = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(report.sent))
                                            .order_by(OutboxMessage.id)).all()

@@ -4,7 +4,7 @@ becomes an ``Incoming`` for ``handlers.handle`` and each ``Reply`` becomes messa
 keyboards, edits, callback answers, photos and documents.
 
 - ``bot``: the Application, update -> Incoming, Reply -> Telegram calls;
-- ``webhook``: ``install(web_app, duban, notifiers)`` for ``bot.channels.server``;
+- ``webhook``: ``install(web_app, duban, notifiers)`` for ``channels.server``;
 - ``notifier``: ``TelegramNotifier`` for reminders and digests;
 - ``cli``: the ``telegram`` sub-command.
 """

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from typing import Iterator, Optional
 
-from handlers.messages import Button, Reply
+from bot.messages import Button, Reply
 
 TEXT_LIMIT = 2048          # app message text.content, robot text.content
 APP_MARKDOWN_LIMIT = 2048  # app message markdown.content

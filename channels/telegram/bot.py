@@ -31,18 +31,37 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
-from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity,
-                      Update)
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.ext import (AIORateLimiter, Application, BaseUpdateProcessor, ContextTypes, Defaults,
-                          TypeHandler)
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    MessageEntity,
+    Update,
+)
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    BaseUpdateProcessor,
+    ContextTypes,
+    Defaults,
+    TypeHandler,
+)
 
 from bot.app import Duban
-from bot.channels.telegram.request import AiohttpRequest
 from bot.clock import OFFICE_TZ
 from bot.config import TelegramConfig
+from bot.messages import GROUP, PRIVATE, Attachment, Incoming, Reply
+from channels.telegram.request import AiohttpRequest
 from handlers import handle
-from handlers.messages import GROUP, PRIVATE, Attachment, Incoming, Reply
+from handlers.registry import bot_commands
 
 logger = logging.getLogger(__name__)
 
@@ -355,8 +374,6 @@ class TelegramBot:
 
     async def register_commands(self, application: Application) -> None:
         """The command menu from handlers.registry (setMyCommands); a failure is only logged."""
-        from handlers.registry import bot_commands
-
         commands = [BotCommand(name, description or name) for name, description in bot_commands()]
         try:
             await application.bot.set_my_commands(commands)

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.composition import build_app
+from channels.server import serve
+from cli.demo import make_clock
+
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("serve", help="运行 webhook 服务 (Telegram + WeCom) webhook server",
@@ -15,11 +19,7 @@ def add_parser(sub) -> None:
 
 
 def run(config, args) -> int:
-    from bot.channels.server import serve
-    from bot.clock import FixedClock, parse_now
-    from bot.composition import build_app
-
-    clock = FixedClock(parse_now(args.now), ticking=True) if args.now else None
+    clock = make_clock(args.now, ticking=True)
     duban = build_app(config, clock)
     asyncio.run(serve(duban, args.host or config.server.host, args.port or config.server.port))
     return 0

@@ -19,9 +19,9 @@ from aiohttp import web
 from telegram import Update
 
 from bot.app import Duban
-from bot.channels.telegram.bot import ALLOWED_UPDATES, TelegramBot
-from bot.channels.telegram.notifier import TelegramNotifier
 from bot.notify import NotifierRouter
+from channels.telegram.bot import ALLOWED_UPDATES, TelegramBot
+from channels.telegram.notifier import TelegramNotifier
 
 logger = logging.getLogger(__name__)
 

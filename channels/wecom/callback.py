@@ -37,15 +37,21 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.app import Duban
-from bot.channels.wecom.client import WeComAPIError, WeComClient
-from bot.channels.wecom.crypto import DEFAULT_MAX_XML_BYTES, WeComCrypto, WeComCryptoError, check_timestamp, parse_xml
-from bot.channels.wecom.notifier import WeComNotifier, WeComRobotNotifier
-from bot.channels.wecom.robot import RobotSender, sync_team_robots
+from bot.messages import Attachment, Incoming, Reply
 from bot.models import ChatIdentity, Person
 from bot.notify import DeliveryError, NotifierRouter
 from bot.services.people import identify
+from channels.wecom.client import WeComAPIError, WeComClient
+from channels.wecom.crypto import (
+    DEFAULT_MAX_XML_BYTES,
+    WeComCrypto,
+    WeComCryptoError,
+    check_timestamp,
+    parse_xml,
+)
+from channels.wecom.notifier import WeComNotifier, WeComRobotNotifier
+from channels.wecom.robot import RobotSender, sync_team_robots
 from handlers import handle
-from handlers.messages import Attachment, Incoming, Reply
 
 logger = logging.getLogger(__name__)
 

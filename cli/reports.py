@@ -15,7 +15,13 @@ from typing import Optional
 
 from sqlalchemy import select
 
+from bot.composition import build_app
 from bot.config import Config
+from bot.models import Person
+from bot.services import charts, ledger, reports, task_lists
+from bot.services.errors import NotFound
+from bot.services.indicators import find_indicator
+from cli.demo import make_clock
 
 
 def add_parser(sub) -> None:
@@ -42,16 +48,10 @@ def add_parser(sub) -> None:
 
 
 def _app(config: Config, now: Optional[str] = None):
-    from bot.clock import FixedClock, parse_now
-    from bot.composition import build_app
-
-    return build_app(config, FixedClock(parse_now(now)) if now else None)
+    return build_app(config, make_clock(now))
 
 
 def _person(session, who: Optional[str]):
-    from bot.models import Person
-    from bot.services.errors import NotFound
-
     query = select(Person).where(Person.active.is_(True)).order_by(Person.id)
     person = session.scalar(query.where(Person.name == who) if who else query.where(Person.is_admin.is_(True)))
     if person is None:
@@ -60,34 +60,16 @@ def _person(session, who: Optional[str]):
 
 
 def cmd_export(config: Config, args: argparse.Namespace) -> int:
-    from bot.services import ledger
-    from bot.services.people import find_team
-    from bot.models import Task
-
     app = _app(config)
     with app.sessions() as session:
         person = _person(session, args.as_who)
-        word = args.filter.strip()
-        which, arg = "all", None
-        lists = {"mine": "mine", "我的": "mine", "red": "red", "红灯": "red", "yellow": "yellow",
-                 "黄灯": "yellow", "overdue": "overdue", "逾期": "overdue", "done": "done", "week": "week"}
-        if word in lists:
-            which = lists[word]
-        elif word and find_team(session, word):
-            which, arg = "team", word
-        elif word and word in {c for (c,) in session.execute(select(Task.category).distinct())}:
-            which, arg = "category", word
-        elif word:
-            print(f"看不懂筛选“{word}”。可用:red、mine、overdue、yellow、done、week、专班名或类别。")
-            return 2
+        which, arg = task_lists.parse_list_filter(session, args.filter)
         result = ledger.export_ledger(session, app.clock.now(), Path(args.out), person, which, arg)
     print(f"已导出 {result.path}:事项{result.tasks}项,指标{result.indicators}行({result.title})")
     return 0
 
 
 def cmd_import(config: Config, args: argparse.Namespace) -> int:
-    from bot.services import ledger
-
     app = _app(config)
     with app.sessions.begin() as session:
         person = _person(session, args.as_who)
@@ -101,9 +83,6 @@ def cmd_import(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_chart(config: Config, args: argparse.Namespace) -> int:
-    from bot.services import charts
-    from bot.services.indicators import find_indicator
-
     app = _app(config)
     with app.sessions() as session:
         indicator = find_indicator(session, args.name)
@@ -116,8 +95,6 @@ def cmd_chart(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_brief(config: Config, args: argparse.Namespace) -> int:
-    from bot.services import charts, reports
-
     app = _app(config, args.now)
     with app.sessions() as session:
         brief = reports.weekly_brief(session, app.clock.now(), config)

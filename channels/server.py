@@ -28,8 +28,8 @@ NOTIFIERS_KEY = web.AppKey("notifiers", NotifierRouter)
 def channel_installers() -> list[tuple[str, Installer]]:
     """Installers of the channels present in this build, in a fixed order."""
     found: list[tuple[str, Installer]] = []
-    for name, module_name in (("telegram", "bot.channels.telegram.webhook"),
-                              ("wecom", "bot.channels.wecom.callback")):
+    for name, module_name in (("telegram", "channels.telegram.webhook"),
+                              ("wecom", "channels.wecom.callback")):
         module = import_optional(module_name)
         if module is not None:
             found.append((name, module.install))

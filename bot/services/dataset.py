@@ -15,7 +15,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -32,9 +39,9 @@ from bot.models import (
     Team,
 )
 from bot.services import audit
+from bot.services.lights import refresh_light_dates
 from bot.services.lookup import bump_names_version, search_keys_for
 from bot.services.people import create_invite
-from bot.services.tasks import refresh_light_dates
 from bot.yamlfile import FileError, describe_validation_error, line_of, load_yaml
 
 logger = logging.getLogger(__name__)

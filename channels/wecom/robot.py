@@ -22,9 +22,16 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.channels.wecom.client import RATE_LIMITED, ROBOT_LIMITS, ErrorHook, SlidingLimiter, WeComAPIError
-from bot.channels.wecom.render import robot_payloads
-from handlers.messages import Reply
+from bot.messages import Reply
+from bot.models import Team
+from channels.wecom.client import (
+    RATE_LIMITED,
+    ROBOT_LIMITS,
+    ErrorHook,
+    SlidingLimiter,
+    WeComAPIError,
+)
+from channels.wecom.render import robot_payloads
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +119,6 @@ class RobotSender:
 def sync_team_robots(session: Session, team_robots: dict[str, str]) -> list[str]:
     """Write config's team code -> robot key into ``teams.robot_key`` (config wins).
     Returns the team codes in the config that match no team (to warn about)."""
-    from bot.models import Team
-
     unknown = []
     for code, key in team_robots.items():
         team = session.scalar(select(Team).where(Team.code == code))

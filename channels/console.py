@@ -7,17 +7,20 @@ their paths printed. There is no logic here: the same handlers serve every chann
 """
 from __future__ import annotations
 
+import asyncio
 import sys
 from typing import Iterable, Optional, TextIO
 
 from sqlalchemy import select
 
 from bot.app import Duban
+from bot.messages import Incoming, Reply
 from bot.models import ROLE_CADRE, ROLE_LEADER, ROLE_TEAM_LEAD, Person
+from bot.notify import NotifierRouter
 from bot.services.errors import NotFound
 from bot.services.people import bind_identity
 from handlers import handle
-from handlers.messages import Incoming, Reply
+from jobs.outbox import ReminderRunner
 
 CHANNEL = "console"
 ROLE_WORDS = {
@@ -118,10 +121,6 @@ class ConsoleNotifier:
 def show_due_pushes(app: Duban, out: Optional[TextIO] = None) -> int:
     """Console demo: record what is due at the clock's now and print it (every channel's
     pushes go to the terminal). Returns how many were printed."""
-    import asyncio
-
-    from bot.notify import NotifierRouter
-    from jobs.outbox import ReminderRunner
 
     out = out or sys.stdout
     notifier = ConsoleNotifier(out)

@@ -1,8 +1,18 @@
 """``python run.py telegram``: run the Telegram bot with long polling."""
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
+
+from telegram.error import InvalidToken, NetworkError
+
+from bot.composition import build_app
+from bot.notify import NotifierRouter
+from channels.server import start_reminder_jobs
+from channels.telegram.bot import ALLOWED_UPDATES, TelegramBot
+from channels.telegram.notifier import TelegramNotifier
+from cli.demo import make_clock
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +35,6 @@ Webhook(反向代理后面):在 config 里设 telegram.webhook_url(公网 https 
 
 
 def add_parser(sub) -> None:
-    import argparse
-
     parser = sub.add_parser("telegram", help="运行 Telegram 机器人(长轮询)run the Telegram bot",
                             description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--now", help="设定起始时间(测试/演示),时钟从这里往前走, e.g. 2025-07-15T09:00")
@@ -35,17 +43,11 @@ def add_parser(sub) -> None:
 
 
 def run(config, args) -> int:
-    from telegram.error import InvalidToken, NetworkError
-
-    from bot.channels.telegram.bot import ALLOWED_UPDATES, TelegramBot
-    from bot.clock import FixedClock, parse_now
-    from bot.composition import build_app
-
     if not config.telegram.token:
         print("错误 error: 没有 Telegram token。请设置环境变量 TELEGRAM_BOT_TOKEN,"
               "或在配置文件里写 telegram.token。详见 python run.py telegram --help", file=sys.stderr)
         return 2
-    clock = FixedClock(parse_now(args.now), ticking=True) if args.now else None
+    clock = make_clock(args.now, ticking=True)
     duban = build_app(config, clock)
     application = TelegramBot(duban).build_application(announce=True)
     _push_reminders_through(application, duban)
@@ -66,9 +68,6 @@ def run(config, args) -> int:
 def _push_reminders_through(application, duban) -> None:
     """Run the reminder jobs in the polling process too, sending through this bot: an office
     that only runs ``python run.py telegram`` still gets its deadline pushes and digests."""
-    from bot.channels.server import start_reminder_jobs
-    from bot.channels.telegram.notifier import TelegramNotifier
-    from bot.notify import NotifierRouter
 
     notifiers = NotifierRouter()
     notifiers.register("telegram", TelegramNotifier(application.bot))

@@ -1,0 +1,81 @@
+"""Buttons in one typed place: callback codes, push actions and their Chinese labels.
+
+A button's data is signed (``Duban.sign``): ``code|arg|arg~sig``. ``Cb`` names the codes the
+handlers answer (``handlers.registry.CALLBACKS``). Pushes written by the reminder jobs carry
+``PushAction`` strings in their payload; ``push_buttons`` turns them into buttons when the
+outbox sends them, so a reminder and a chat reply build the same button the same way.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Callable, Optional, Sequence
+
+from bot.messages import Button
+
+
+class Cb(StrEnum):
+    """The first part of signed button data: which handler answers the press."""
+
+    TASK = "t"            # open a task card: task id
+    INDICATOR = "i"       # answer an indicator: indicator id
+    SOURCE = "src"        # an indicator's source sentence
+    LIST = "l"            # a list page: filter, arg, page
+    KPI = "k"             # a KPI category
+    UPDATE = "u"          # start reporting progress on a task: task id
+    GUIDED = "g"          # guided update steps: dialogue id, action, arg
+    CONFIRM = "c"         # confirm a lower progress
+    REMIND = "rm"         # reminder settings: off for a week / on
+    SNOOZE = "sz"         # snooze a pushed reminder: outbox id, 1h | am
+    EXTEND = "ex"         # ask for an extension: task id, milestone id (0 = the task)
+    DECIDE = "ea"         # decide an extension request: request id, y | n
+
+
+class PushAction(StrEnum):
+    """Buttons a pushed reminder offers, stored as ``action[:arg[:arg]]`` in its payload."""
+
+    UPDATE = "update"
+    EXTEND = "extend"     # extend:<task>:<milestone or 0>
+    TASK = "task"         # task:<task>
+    SNOOZE = "snooze"
+    APPROVE = "approve"   # approve:<request>
+    REFUSE = "refuse"     # refuse:<request>
+
+
+LABELS: dict[str, str] = {
+    PushAction.UPDATE: "报进展",
+    PushAction.EXTEND: "申请延期",
+    PushAction.TASK: "看事项",
+    PushAction.APPROVE: "同意延期",
+    PushAction.REFUSE: "不同意",
+}
+SNOOZE_LABELS = {"1h": "1小时后提醒", "am": "明早提醒"}
+
+
+def push_action(action: PushAction, *args: object) -> str:
+    """The payload string of one push action, e.g. ``push_action(PushAction.EXTEND, 7, 0)``."""
+    return ":".join([action.value, *(str(a) for a in args)])
+
+
+Signer = Callable[..., str]
+
+
+def push_buttons(actions: Sequence[str], sign: Signer, task_id: Optional[int],
+                 outbox_id: int) -> list[list[Button]]:
+    """The buttons of a pushed message, two per row."""
+    row: list[Button] = []
+    for action in actions:
+        name, _, arg = action.partition(":")
+        if name == PushAction.UPDATE and task_id:
+            row.append(Button(LABELS[PushAction.UPDATE], sign(Cb.UPDATE, task_id)))
+        elif name == PushAction.EXTEND:
+            task, _, milestone = arg.partition(":")
+            row.append(Button(LABELS[PushAction.EXTEND], sign(Cb.EXTEND, task, milestone or 0)))
+        elif name == PushAction.TASK:
+            row.append(Button(LABELS[PushAction.TASK], sign(Cb.TASK, arg)))
+        elif name == PushAction.SNOOZE:
+            row.extend(Button(label, sign(Cb.SNOOZE, outbox_id, code)) for code, label in SNOOZE_LABELS.items())
+        elif name == PushAction.APPROVE:
+            row.append(Button(LABELS[PushAction.APPROVE], sign(Cb.DECIDE, arg, "y")))
+        elif name == PushAction.REFUSE:
+            row.append(Button(LABELS[PushAction.REFUSE], sign(Cb.DECIDE, arg, "n")))
+    return [row[i:i + 2] for i in range(0, len(row), 2)]

@@ -1,0 +1,228 @@
+"""Task lists: filters (mine, red, overdue, team ...), pages, counts and the next deadline."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Optional
+
+from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy.orm import Session
+
+from bot.db import TASKS_VERSION_KEY, meta_version
+from bot.models import (
+    STATUS_ACTIVE,
+    STATUS_DONE,
+    Milestone,
+    Person,
+    Task,
+    TaskUpdate,
+)
+from bot.services.errors import InvalidInput, NotFound
+from bot.services.lights import (
+    RED,
+    YELLOW,
+    Light,
+    light_filter,
+    light_of,
+    light_rank_sql,
+    light_sql,
+)
+from bot.services.people import find_team
+from bot.services.tasks import PAGE_TASKS, with_team_owner
+
+# ---------------------------------------------------------------- lists
+
+LIST_FILTERS = {
+    "all": "全部事项",
+    "mine": "我的事项",
+    "overdue": "逾期事项",
+    "red": "红灯事项",
+    "yellow": "黄灯事项",
+    "week": "本周内到期",
+    "due": "临期事项",
+    "done": "已完成事项",
+}
+
+
+@dataclass
+class TaskPage:
+    title: str
+    rows: list[tuple[Task, Light]]
+    total: int
+    page: int
+    page_size: int
+    filter: str
+    arg: Optional[str] = None
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.page_size))
+
+
+def list_tasks(
+    session: Session,
+    now: datetime,
+    person: Optional[Person],
+    which: str = "all",
+    arg: Optional[str] = None,
+    page: int = 1,
+    page_size: int = 8,
+) -> TaskPage:
+    """Tasks for a list command, most urgent first, one page at a time."""
+    today = now.date()
+    cache_key = (str(session.get_bind().url), tasks_version(session), today, which, arg,
+                 person.id if which == "mine" and person else None, page, page_size)
+    # A hit means the same filter was checked and built before, and for these filters the
+    # query and title depend only on the key. A team list still looks its team up, so a
+    # renamed or removed team is seen at once (teams do not move tasks_version).
+    cached = _LIST_CACHE.get(cache_key) if which != "team" else None
+    if cached is None:
+        query, title = filter_tasks(session, now, person, which, arg, select(Task.id))
+        cached = _LIST_CACHE.get(cache_key)
+    if cached is not None:
+        title, total, page, ids = cached
+        return TaskPage(title, _load_page(session, ids, today), total, page, page_size, which, arg)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    if which in ("overdue", RED, YELLOW, "week", "due"):
+        # one light or a date window: the earliest deadline is the most urgent (index order)
+        order = (Task.deadline.asc(), Task.id)
+    else:
+        order = (light_rank_sql(today), Task.deadline.is_(None), Task.deadline.asc(), Task.id)
+    pages = max(1, math.ceil(total / page_size))
+    page = min(max(1, page), pages)
+    # ids first: the filter, count and order read only the lights index; then one page of rows
+    ids = session.scalars(query.order_by(*order).offset((page - 1) * page_size).limit(page_size)).all()
+    if len(_LIST_CACHE) > 512:
+        _LIST_CACHE.clear()
+    _LIST_CACHE[cache_key] = (title, total, page, list(ids))
+    return TaskPage(title, _load_page(session, ids, today), total, page, page_size, which, arg)
+
+
+# Lists cached per process, keyed by the database's tasks_version (moved by every task
+# change, see bot.db) and today's date: a list is recomputed only after something changed.
+_LIST_CACHE: dict[tuple, tuple[str, int, int, list[int]]] = {}
+
+
+def tasks_version(session: Session) -> str:
+    # flush first: pending task changes bump the version (bot.db), and a list must not be
+    # served from a cache entry older than them (the version is read once per transaction)
+    session.flush()
+    return meta_version(session, TASKS_VERSION_KEY)
+
+
+def _load_page(session: Session, ids: list[int], today: date) -> list[tuple[Task, "Light"]]:
+    by_id = {t.id: t for t in with_team_owner(session.execute(PAGE_TASKS, {"ids": list(ids)}))}
+    return [(by_id[i], light_of(by_id[i], today)) for i in ids if i in by_id]
+
+
+def filter_tasks(
+    session: Session,
+    now: datetime,
+    person: Optional[Person],
+    which: str = "all",
+    arg: Optional[str] = None,
+    query: Optional[Select] = None,
+) -> tuple[Select, str]:
+    """The query and title for a list filter (all, mine, red, team ...), shared by lists and
+    the Excel ledger export; raises InvalidInput/NotFound for a bad filter."""
+    today = now.date()
+    query = select(Task) if query is None else query
+    title = LIST_FILTERS.get(which, "事项")
+    if which == "mine":
+        if person is None:
+            raise InvalidInput("请先绑定身份。")
+        mine = Task.owner_id == person.id
+        if person.team_id is not None:
+            mine = or_(mine, Task.team_id == person.team_id)
+        query = query.where(mine, Task.status != STATUS_DONE)
+    elif which == "overdue":
+        query = query.where(Task.status == STATUS_ACTIVE, Task.deadline < today)
+    elif which in (RED, YELLOW):
+        query = query.where(light_filter(which, today))
+    elif which in ("week", "due"):
+        days = int(arg) if arg else 7
+        if days < 0 or days > 366:
+            raise InvalidInput("天数要在 0 到 366 之间。")
+        query = query.where(Task.status == STATUS_ACTIVE, Task.deadline >= today,
+                            Task.deadline <= today + timedelta(days=days))
+        title = f"{days}天内到期" if which == "due" else title
+    elif which == "done":
+        query = query.where(Task.status == STATUS_DONE)
+    elif which == "team":
+        team = find_team(session, arg or "")
+        if team is None:
+            raise NotFound(f"没有找到专班“{arg}”。")
+        query = query.where(Task.team_id == team.id)
+        title = f"{team.name}事项"
+    elif which == "category":
+        query = query.where(Task.category == arg)
+        title = f"{arg}"
+    elif which != "all":
+        raise InvalidInput(f"不认识的筛选“{which}”。")
+    return query, title
+
+
+def next_deadline(session: Session, today: date) -> Optional[tuple[date, int]]:
+    """The nearest deadline still ahead among active tasks, and how many tasks share it."""
+    day = session.scalar(select(func.min(Task.deadline))
+                         .where(Task.status == STATUS_ACTIVE, Task.deadline >= today))
+    if day is None:
+        return None
+    count = session.scalar(select(func.count()).select_from(Task)
+                           .where(Task.status == STATUS_ACTIVE, Task.deadline == day))
+    return day, count or 0
+
+
+def light_counts(session: Session, now: datetime, team_id: Optional[int] = None) -> dict[str, int]:
+    light = light_sql(now.date())
+    query = select(light, func.count()).group_by(light)
+    if team_id is not None:
+        query = query.where(Task.team_id == team_id)
+    return {color: count for color, count in session.execute(query)}
+
+
+# Built once (see _TASK_WITH_TEAM_OWNER): each update with its author and milestone in one row.
+_RECENT_UPDATES = (
+    select(TaskUpdate, Person, Milestone)
+    .outerjoin(Person, TaskUpdate.author_id == Person.id)
+    .outerjoin(Milestone, TaskUpdate.milestone_id == Milestone.id)
+    .where(TaskUpdate.task_id == bindparam("task_id"))
+    .order_by(TaskUpdate.created_at.desc(), TaskUpdate.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
+def recent_updates(session: Session, task: Task, limit: int = 3) -> list[TaskUpdate]:
+    updates = []
+    for update, _author, _milestone in session.execute(_RECENT_UPDATES, {"task_id": task.id, "limit": limit}):
+        update.author, update.milestone  # noqa: B018 - resolved from the row's objects, no query
+        updates.append(update)
+    return updates
+
+
+LIST_WORDS = {
+    "mine": "mine", "我的": "mine", "我": "mine",
+    "overdue": "overdue", "逾期": "overdue", "超期": "overdue",
+    "red": "red", "红灯": "red", "红": "red",
+    "yellow": "yellow", "黄灯": "yellow", "黄": "yellow",
+    "week": "week", "本周": "week", "这周": "week",
+    "all": "all", "全部": "all", "所有": "all",
+    "done": "done", "已完成": "done", "完成": "done",
+}
+
+
+def parse_list_filter(session: Session, args: str) -> tuple[str, Optional[str]]:
+    """A list filter typed after /tasks or /export: (which, arg) for ``list_tasks``."""
+    word = args.strip()
+    if not word:
+        return "all", None
+    if word in LIST_WORDS:
+        return LIST_WORDS[word], None
+    if find_team(session, word):
+        return "team", word
+    categories = {c for (c,) in session.execute(select(Task.category).distinct())}
+    if word in categories:
+        return "category", word
+    raise InvalidInput(f"看不懂“{word}”。可用:mine/我的、overdue/逾期、red/红灯、yellow/黄灯、"
+                       "week/本周、done/已完成、专班名或类别(如 重点项目、民生实事)。")

@@ -1,0 +1,35 @@
+"""Dialogues (guided steps) in one table: which function continues which dialogue.
+
+A dialogue's state is a ``Conversation`` row (flow, step, data), so a restart loses nothing.
+Each entry takes the plain text typed inside the dialogue and returns the reply, or None when
+the text is not part of the dialogue (it is then answered as a fresh message). Cancel words
+end any dialogue. ``choices`` is the numbered-choice state of channels without buttons.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from bot.messages import Reply
+from bot.models import Conversation
+from handlers import flows, reminders
+from handlers.context import Ctx
+
+Step = Callable[[Ctx, Conversation, str], Optional[Reply]]
+
+DIALOGUES: dict[str, Step] = {
+    "guided": flows.continue_guided,      # 报进展: task → progress → note/photo → confirm
+    "confirm": flows.continue_confirm,    # /update with a lower progress: 确定 or 取消
+    "extend": reminders.continue_extend,  # 申请延期: task → new date → reason
+}
+
+
+def continue_dialogue(ctx: Ctx, conv: Conversation, text: str) -> Optional[Reply]:
+    """Handle a plain message inside a dialogue; None means it is not part of one."""
+    step = DIALOGUES.get(conv.flow)
+    if step is None:  # "choices" or a dialogue of an older version: forget it
+        ctx.end_conversation()
+        return None
+    if text.lower() in flows.NO:
+        ctx.end_conversation()
+        return Reply(flows.CANCELLED)
+    return step(ctx, conv, text)
