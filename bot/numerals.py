@@ -222,6 +222,10 @@ _RE_DONE_NEG = re.compile(
     r"(?:没有?|未|还没有?|尚未|不能|无法|能否|是否|何时|什么时候|啥时候|几时|能不能|"
     r"计划|预计|争取|力争|确保|要|将|需|需要|准备|有望|可以|可望|基本|快|即将|接近|将近|差不多)\s?$"
 )
+_RE_DONE_PLANNED = re.compile(
+    r"没|未|尚未|计划|预计|争取|力争|确保|要|将|需|准备|有望|可望|能否|是否|何时|什么时候|啥时候|"
+    r"月底|年底|月末|年末|下周|下个?月|明天|后天|前|之前|以前|内|以内"
+)
 _RE_DONE_QUESTION = re.compile(r"\s?(?:吗|没有|没|否|么|\?)")
 _CLAUSE_SPLIT = re.compile(r"[\s,.;:!?、。，；：！？~]+")
 _DONE_FILLER = re.compile(r"^(?:项目|任务|事项|工作|整体|全部|都|该项|这项|这个|此项|已|已经|均|目前|现在|今天)*$")
@@ -439,6 +443,8 @@ def _read_done(s: str):
             continue  # 完成主体厂房… : the word has an object, it is not a status
         clause_start = max((x.end() for x in _CLAUSE_SPLIT.finditer(s[:start])), default=0)
         head = s[clause_start:start]
+        if _RE_DONE_PLANNED.search(head):
+            continue  # 争取月底完成, 计划下周完成: a plan, not a status
         if _DONE_FILLER.match(head.replace("#", "")):
             result = (clause_start + (len(head) - len(head.lstrip())), end)
         else:
