@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.dateparse import DateParseError, parse_date
 from bot.numerals import parse_progress
 from tests.corpus import LIST_FILTERS, ROLES, entries, intents, load
 
@@ -172,3 +173,22 @@ NUMBER_ASKS = [e for e in ENTRIES if e["intent"] == "ambiguous" and e["expect"][
 @pytest.mark.parametrize("entry", NUMBER_ASKS, ids=ids)
 def test_unclear_numbers_are_refused_by_numerals(entry):
     assert not parse_progress(entry["text"]).ok
+
+
+DATED = [e for e in ENTRIES if "date" in e["expect"] or "deadline" in e["expect"]]
+
+
+@pytest.mark.parametrize("entry", DATED, ids=ids)
+def test_dates_in_the_corpus_are_read_by_dateparse(entry):
+    expected = date.fromisoformat(entry["expect"].get("date") or entry["expect"]["deadline"])
+    now = datetime.fromisoformat(load()["now"])
+    text = re.sub(r"\s+", " ", entry["text"])
+    found = set()
+    for piece in re.split(r"[ ,，:：]", text):
+        for i in range(len(piece)):
+            for j in range(i + 2, len(piece) + 1):
+                try:
+                    found.add(parse_date(piece[i:j], now))
+                except DateParseError:
+                    pass
+    assert expected in found
