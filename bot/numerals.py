@@ -28,11 +28,12 @@ Accepted forms (after a per-character NFKC, so full-width ``６５％`` is ``65%
 Decisions (document for the caller):
 
 * decimals (``65.5%``, ``六成点五``) are **asked**, never rounded: reason ``decimal``;
-* bounds (``80%以上``, ``超过六成``, ``六成多``, ``不到一半``, ``接近70%``) are asked: ``vague``;
+* bounds (``80%以上``, ``超过六成``, ``六成多``, ``不到一半``, ``接近70%``) and remainders
+  (``还剩30%``, ``还差一成``, ``剩下一半``: what is left, not what is done) are asked: ``vague``;
 * vague words without a number (过半, 大半, 一大半, 差不多, 基本完成, 快完成, 大部分, 接近尾声):
   ``vague``;
 * two different candidate values (``60或70``, ``60还是70``, ``60-70``, ``60到70``, ``60、70``,
-  ``65% 剩余35%``): ``several``. Only an explicit change word (从/由…到, 提到, 改成…) picks one;
+  ``目前六成,下周七成``): ``several``. Only an explicit change word (从/由…到, 提到, 改成…) picks one;
 * digit groups or odd notations (``12,80%``, ``65,5%``, ``1e2%``, ``0x41%``, ``1.2.3``):
   ``malformed``; ``NaN``/``inf``/``∞``: ``not_a_number``; ``-5%``, ``负5%``, ``120%``,
   ``百分之一百二``: ``out_of_range``. A bare number over 100 (``2025``, ``5188``) is simply not a
@@ -207,6 +208,8 @@ _RE_NOT_BUT = re.compile(rf"不是\s?(?P<a>{_NUM_LOOSE})\s?[,;]?\s?(?:而是|是
 _APPROX_BEFORE = re.compile(r"(?:大约|约|大概|差不多|估计|预计|基本上|接近于)\s?$")
 _APPROX_AFTER = re.compile(r"\s?(?:左右|上下)")
 _BOUND_BEFORE = re.compile(r"(?:超过|超出|超|不到|不足|接近|将近|(?<!最)近|至少|最少|高于|低于|少于|多于|过)\s?$")
+# "还剩30%" / "还差一成" give what is left, not what is done: ask
+_REMAINDER_BEFORE = re.compile(r"(?:剩下|剩余|还剩|剩|还差|尚余|未完成|没完成)\s?$")
 _BOUND_AFTER = re.compile(r"\s?(?:以上|以下|之上|之下|出头|不到|多点|还多)")
 
 _RE_VAGUE = re.compile(
@@ -291,16 +294,15 @@ def parse_progress(text: str, mask: Iterable[str] = ()) -> ProgressParse:
             return ProgressParse(None, None, problem,
                                  candidates=tuple(h.value for h in hits if h.value is not None))
 
-    covered = [h.span for h in hits]
     for m in _RE_HALF.finditer(s):
         start, end = m.start(), m.end()
         if _BOUND_BEFORE.search(s[:start]) or _BOUND_AFTER.match(s, end) or s[end:end + 1] == "多" \
+                or _REMAINDER_BEFORE.search(s[:start]) \
                 or s[max(0, start - 1):start] in ("大", "小", "过"):
             bound = True
             continue
         approx = bool(_APPROX_BEFORE.search(s[:start]) or _APPROX_AFTER.match(s, end))
         hits.append(_Hit(50, (start, end), "half", approx))
-        covered.append((start, end))
 
     values = sorted({h.value for h in hits})
     if len(values) > 1:
@@ -312,10 +314,7 @@ def parse_progress(text: str, mask: Iterable[str] = ()) -> ProgressParse:
         return ProgressParse(hit.value, hit.span, None, hit.kind,
                              any(h.approximate for h in hits), (hit.value,))
 
-    vague = bound
-    for m in _RE_VAGUE.finditer(s):
-        vague = True
-    if vague:
+    if bound or _RE_VAGUE.search(s):
         return ProgressParse(None, None, VAGUE)
     done = _read_done(s)
     if done == VAGUE:
@@ -332,7 +331,6 @@ def _read_candidate(s: str, m: re.Match) -> Optional[_Hit]:
     if pre is None and s[start] in " ":
         start += 1
     num_start, num_end = m.start("num"), m.end("num")
-    before = s[:start]
     after_num = s[m.end():]
     is_cn = num[0] in _CN_CHARS
     # a minus sign only after start/space/punctuation or a verb; "纳图电气-65%" is a separator
@@ -419,7 +417,8 @@ def _read_candidate(s: str, m: re.Match) -> Optional[_Hit]:
         return None
     if m.group("more") or m.group("more2"):
         return _Hit(value, (start, end), kind, problem=VAGUE)
-    if _BOUND_BEFORE.search(s[:start]) or _BOUND_AFTER.match(s, end):
+    if _BOUND_BEFORE.search(s[:start]) or _BOUND_AFTER.match(s, end) \
+            or _REMAINDER_BEFORE.search(s[:start]):
         return _Hit(value, (start, end), kind, problem=VAGUE)
     approx = bool(_APPROX_BEFORE.search(s[:start]) or _APPROX_AFTER.match(s, end))
     return _Hit(value, (start, end), kind, approx)
@@ -431,9 +430,7 @@ def _read_done(s: str):
     result = None
     for m in _RE_DONE.finditer(s):
         start, end = m.start(), m.end()
-        if _RE_DONE_NEG.search(s[:start]) and not m.group("lead"):
-            continue
-        if _RE_DONE_NEG.search(s[:start]) and m.group("lead"):
+        if _RE_DONE_NEG.search(s[:start]):
             continue
         if _RE_DONE_QUESTION.match(s, end):
             continue

@@ -89,7 +89,7 @@ def test_a_change_gives_the_new_value(text):
 
 
 @pytest.mark.parametrize(
-    "text", ["60或70", "60还是70", "60-70", "60~70", "60到70", "60%、70%", "六成或七成", "65% 剩余35%"],
+    "text", ["60或70", "60还是70", "60-70", "60~70", "60到70", "60%、70%", "六成或七成", "目前完成六成,下周完成七成"],
 )
 def test_two_values_are_asked(text):
     result = parse_progress(text)
@@ -114,7 +114,7 @@ def test_hedged_numbers_are_accepted_and_flagged(text):
     "text",
     ["过半", "大半", "一大半", "差不多", "差不多了", "基本完成", "快完成了", "接近尾声", "大部分完成",
      "80%以上", "超过六成", "六成多", "60多%", "不到一半", "一半以上", "接近70%", "六七成", "过半了吧",
-     "主体厂房已完成", "纳图电气已完成"],
+     "主体厂房已完成", "纳图电气已完成", "还剩30%", "还差一成", "剩下一半", "65% 剩余35%"],
 )
 def test_vague_is_asked(text):
     assert reason_of(text) == VAGUE
