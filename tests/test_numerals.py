@@ -4,8 +4,17 @@ from __future__ import annotations
 import pytest
 
 from bot.numerals import (
-    ASK_TEXT, DECIMAL, MALFORMED, NONE, NOT_A_NUMBER, OUT_OF_RANGE, SEVERAL, VAGUE,
-    cn_to_int, parse_progress, strip_span,
+    ASK_TEXT,
+    DECIMAL,
+    MALFORMED,
+    NONE,
+    NOT_A_NUMBER,
+    OUT_OF_RANGE,
+    SEVERAL,
+    VAGUE,
+    cn_to_int,
+    parse_progress,
+    strip_span,
 )
 
 
