@@ -272,7 +272,8 @@ def test_carrier_areas_are_second_half_forecasts(data):
         assert ind["value"] == value and ind["qualifier"] == "预计"
         assert ind["period"] == "下半年预计,非上半年实绩"
         assert (ind["period_start"], ind["period_end"]) == (dt.date(2025, 7, 1), YEAR_END)
-        assert ind["source"].startswith("预计新建载体1.8万平方米,盘活载体2.1万平方米")
+        assert ind["source"] == ("启动生命科技园改造升级,引入柠檬星运营项目,实现专业化运营,"
+                                 "预计新建载体1.8万平方米,盘活载体2.1万平方米")
 
 
 def test_land_parcels_are_in_progress_not_cleared(data):
