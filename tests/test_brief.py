@@ -37,7 +37,7 @@ def test_weekly_brief_data(app, clock):
     with app.sessions() as s:
         brief = reports.weekly_brief(s, clock.now(), app.config)
     assert (brief.start, brief.end) == (date(2025, 7, 8), today)
-    assert sum(t.total for t in brief.teams) == 84
+    assert sum(t.total for t in brief.teams) == 94
     xm1 = next(t for t in brief.teams if t.name == "项目一专班")
     assert xm1.counts.get("red") == 1
     assert [(i.name, i.when, i.why) for i in brief.turned_red] == [
@@ -51,7 +51,7 @@ def test_weekly_brief_data(app, clock):
     assert "【本周转红(2)】" in text and "07-13 纳图电气(项目一专班·王干部),逾期" in text
     assert "【下周到期 07-16~07-22(1)】" in text and "昱智尔" in text and "进度95%" in text
     assert "【指标更新(61)】" in text and "……等61项" in text
-    assert "全部事项:红灯3 黄灯1 未报78 已完成2" in text
+    assert "全部事项:红灯3 黄灯1 未报88 已完成2" in text
 
 
 def test_brief_command_sends_one_picture_and_the_text(sqlite_app, clock):
