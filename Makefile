@@ -20,7 +20,7 @@ LOCK    = requirements.lock
 # Python >= 3.11 before anything is created, and a plain message saying what to install.
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || { \
-	  echo "Duban needs Python 3.11 or newer; '$(PYTHON)' is: $$($(PYTHON) --version 2>&1 || echo 'not found')." >&2; \
+	  echo "Duban needs Python 3.11 or newer; '$(PYTHON)' is: $$($(PYTHON) --version 2>/dev/null || echo 'not found')." >&2; \
 	  echo "  Debian 12 / Ubuntu 24.04: sudo apt-get install python3 python3-venv" >&2; \
 	  echo "  Ubuntu 22.04: sudo apt-get install python3.11 python3.11-venv, then: make PYTHON=python3.11 ..." >&2; \
 	  echo "  (an old .venv from another Python: make clean)" >&2; \
