@@ -16,7 +16,7 @@ from bot.services.lookup import KIND_INDICATOR, KIND_TASK, NAMES
 from bot.services.people import role_label
 from bot.numerals import parse_progress, strip_span
 from bot.services.text import nfkc
-from handlers import flows, nlu_text, proposals, render
+from handlers import flows, nlu_text, proposals, render, understand
 from handlers.context import Ctx
 
 SOURCE_WORDS = ("出处", "来源", "原文")
@@ -63,7 +63,7 @@ def cmd_query(ctx: Ctx, args: str) -> list[Reply] | Reply:
         return task_reply(ctx, task_service.get_task_for_card(ctx.session, id_))
     if match.candidates and match.how == "ambiguous":
         buttons = [[candidate_button(ctx, ref)] for ref in match.candidates]
-        return Reply(f"“{args.strip()}”可能是:", buttons=buttons)
+        return Reply(f"“{args.strip()}”可能是下面几个,是哪个?", buttons=buttons)
     reply = f"没找到“{args.strip()}”。"
     if match.candidates:
         return Reply(reply + "发 /kpi 看全部指标,/tasks 看全部事项。相近的有:",
@@ -280,8 +280,10 @@ def cmd_update(ctx: Ctx, args: str) -> Reply:
                 raise InvalidInput(f"“{task.name}”没有节点“{found.group('name')}”。已有节点:{names}")
             note = (note[: found.start()] + note[found.end():]).strip() or None
     photo = next((a for a in ctx.msg.attachments if a.kind == "photo"), None)  # a photo's caption
+    note, problems, next_steps = understand.split_note(note) if note else (None, None, None)
     return flows.submit_update(ctx, task, progress, note, milestone_id=milestone.id if milestone else None,
-                               photo={"file_id": photo.file_id, "local_path": photo.local_path} if photo else None)
+                               photo={"file_id": photo.file_id, "local_path": photo.local_path} if photo else None,
+                               problems=problems, next_steps=next_steps)
 
 
 def cmd_cancel(ctx: Ctx, args: str) -> Reply:

@@ -77,7 +77,8 @@ _NEXT_PREFIX = re.compile(r"^(?:下一步|下步|下步计划|下一步计划)\s
 
 def _edit(ctx: Ctx, task: Task, data: dict, text: str) -> Reply:
     """A change typed after 改一下 (or straight in the proposal): a number, a note, a problem."""
-    parsed = parse_progress(text, mask=[task.name])
+    labelled = _NOTE_PREFIX.match(text) or _PROBLEM_PREFIX.match(text) or _NEXT_PREFIX.match(text)
+    parsed = parse_progress("" if labelled else text, mask=[task.name])
     if parsed.ok:
         data["progress"] = parsed.value
         text = strip_span(text, parsed.span)

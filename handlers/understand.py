@@ -86,7 +86,7 @@ LIST_RULES: list[tuple[str, re.Pattern]] = [
     ("behind", re.compile(r"落后.{0,3}序时|慢于序时|序时进度.{0,4}(?:落后|慢)")),
     ("red", re.compile(r"红灯|亮红|红色")),
     ("yellow", re.compile(r"黄灯|亮黄|黄色")),
-    ("green", re.compile(r"绿灯|亮绿|绿色")),
+    ("green", re.compile(r"绿灯|亮绿")),
     ("overdue", re.compile(r"逾期|超期|过期|拖了|拖期|延误|超时")),
     ("nextweek", re.compile(r"(?:下周|下礼拜|下星期|下个星期).{0,4}(?:到期|要交|截止|要报|的)")),
     ("week", re.compile(r"(?:这周|本周|这礼拜|本礼拜|这星期|这个星期).{0,4}(?:到期|要交|截止|要报|的)")),
@@ -146,7 +146,7 @@ def classify(ctx: Ctx, raw: str) -> Optional[Understanding]:
         return Understanding("page", {"page": T.small_number(m.group("n")) or 1})
     if _HELP.match(flat):
         return Understanding("help", {"topic": flat})
-    if "提醒" in flat and _REMIND_SET.search(flat) and not _people_in(ctx, flat):
+    if ("提醒" in flat or "推送" in flat) and _REMIND_SET.search(flat) and not _people_in(ctx, flat):
         return Understanding("remind_settings", {"text": flat})
     if _SNOOZE.search(flat) and not _URGE.search(flat) and not _people_in(ctx, flat):
         when = T.find_snooze(text, ctx.now, reminder_rules.make_calendar(ctx.app.config))
@@ -201,11 +201,13 @@ def classify(ctx: Ctx, raw: str) -> Optional[Understanding]:
             reason = re.split(r"[,,\s]+", rest.strip(" ,,"))[0] if rest.strip(" ,,") else ""
         pick = re.match(r"^第(\d+|[一二三四五六七八九十])个", flat)
         task_id = task_slot()
+        number = None
         if task_id is None and pick:
             ids = ctx.memory().get("list", {}).get("ids", [])
-            k = T.small_number(pick.group(1)) or 0
-            task_id = ids[k - 1] if 0 < k <= len(ids) else None
-        return Understanding("review", {"task": task_id, "decision": decision, "reason": reason})
+            number = T.small_number(pick.group(1)) or 0
+            task_id = ids[number - 1] if 0 < number <= len(ids) else None
+        return Understanding("review", {"task": task_id, "decision": decision, "reason": reason,
+                                        "pick": f"清单第{number}个" if number and task_id is None else None})
     if _ASSIGN.match(flat):
         return Understanding("assign", _assign_slots(ctx, text, people, team))
     if _EXTENSION_LIST.search(flat) and not tasks:
@@ -227,7 +229,7 @@ def classify(ctx: Ctx, raw: str) -> Optional[Understanding]:
         which = "due"
     if which == "done" and tasks:
         which = None
-    if which is not None and not (tasks and which in ("done",)):
+    if which is not None and not tasks:
         scope = None
         if _TEAM_OWN.search(flat):
             scope = "team"
@@ -259,6 +261,18 @@ def classify(ctx: Ctx, raw: str) -> Optional[Understanding]:
     if not found and topic and topic.get("kind") == "list" and _COUNT.search(flat) and len(flat) <= 8:
         return Understanding("list", {"which": topic["which"], "arg": topic.get("arg"), "count": True})
 
+    early = parse_progress(text)
+    strong = early.ok and early.kind in ("percent", "cheng") or early.reason in ("malformed", "not_a_number",
+                                                                               "out_of_range", "decimal")
+    if strong and not tasks:
+        return _no_name(ctx, text, index, role)
+    if indicators and not tasks and re.search(r"到哪|推进|进展", flat):
+        around = _around(index, indicators[0].key)
+        if len(around) > 1:
+            return Understanding("ambiguous", {"ask": "task", "candidates": around, "head": indicators[0].key})
+        if around:
+            return Understanding("task_card", {"task": around[0]})
+
     # figures: comparisons and questions
     comparing = re.search(r"同比|去年|比去年|增长|增幅|涨|多了|增加|几个点|哪个.*快|最快|上年", flat)
     if indicators and not tasks or (indicators and comparing):
@@ -280,23 +294,8 @@ def classify(ctx: Ctx, raw: str) -> Optional[Understanding]:
             return Understanding("ambiguous", {"ask": "task", "candidates": [r[1] for r in refs]})
         return _update_or_card(ctx, _rest(text, tasks), refs[0][1], role, name_part=_name_part(text, tasks))
     # no name written exactly: a typo, pinyin or part of a name, or the last topic
-    parsed = parse_progress(text)
-    if parsed.reason != "none" or parsed.ok:
-        head = _head(text, parsed)
-        if not head:
-            task_id = _topic_task(ctx)
-            if task_id is not None:
-                return _update_or_card(ctx, text, task_id, role, explicit=True)
-            return Understanding("ambiguous", {"ask": "task", "candidates": []})
-        match = NAMES.find(ctx.session, head, kinds={KIND_TASK})
-        if match.best and match.how in ("exact", "pinyin"):
-            return _update_or_card(ctx, text[len(head):] if text.startswith(head) else text, match.best[1], role)
-        around = _around(index, head)
-        candidates = [r[1] for r in (match.candidates if match.how == "ambiguous" else [])] or around
-        if match.best and not candidates:
-            candidates = [match.best[1]]
-        return Understanding("ambiguous", {"ask": "task", "candidates": candidates, "head": head,
-                                           "draft": _draft(text[len(head):], parsed, role)})
+    if early.reason != "none" or early.ok:
+        return _no_name(ctx, text, index, role)
     task_id = _topic_task(ctx)
     if task_id is not None:
         if re.search(r"谁|负责|截止|到期|哪天|什么时候|节点|跟", flat) and len(flat) <= 10:
@@ -306,7 +305,36 @@ def classify(ctx: Ctx, raw: str) -> Optional[Understanding]:
     if topic and topic.get("kind") == "indicator" and len(flat) <= 10 and re.search(
             r"去年|同比|增长|多了|涨|上年", flat):
         return Understanding("indicator_compare", {"indicators": [topic["id"]], "fastest": False})
+    # the words may be part of several names: "制药那个项目", "那个安全的事"
+    core = re.sub(r"那个|这个|项目|的|事情?|怎么样了?|咋样|到哪了?|进展|情况|什么", "", flat)
+    if 2 <= len(core) <= 6 and not NAMES.find(ctx.session, flat).best:
+        around = _around(index, core)
+        if len(around) > 1:
+            return Understanding("ambiguous", {"ask": "task", "candidates": around, "head": core})
     return None
+
+
+def _no_name(ctx: Ctx, text: str, index, role: str) -> Understanding:
+    """A figure but no task written exactly: the topic, a typo or pinyin, or candidates."""
+    body = re.sub(r"^(?:报进展|报一下|报个进度|报个|报|进展|更新)\s*", "", text)
+    parsed = parse_progress(body)
+    head = _head(body, parsed)
+    if not head:
+        task_id = _topic_task(ctx)
+        if task_id is not None:
+            return _update_or_card(ctx, body, task_id, role, explicit=True)
+        return Understanding("ambiguous", {"ask": "task", "candidates": []})
+    ref = T.exact_task(index, head)
+    if ref is not None:
+        return _update_or_card(ctx, body[len(head):], ref[1], role)
+    match = NAMES.find(ctx.session, head, kinds={KIND_TASK})
+    candidates = [r[1] for r in (match.candidates if match.how == "ambiguous" else [])] or _around(index, head)
+    if not candidates:
+        candidates = _around(index, head[:2]) if len(head) > 2 else []
+    if match.best and match.best[1] not in candidates:
+        candidates.append(match.best[1])
+    return Understanding("ambiguous", {"ask": "task", "candidates": candidates, "head": head,
+                                       "draft": _draft(body[len(head):], parse_progress(body[len(head):]), role)})
 
 
 def _strip_words(flat: str, people: list[Person], team: Optional[Team]) -> str:
@@ -337,7 +365,6 @@ _NAME_CUT = re.compile(r"\s|进度|进展|现在|目前|百分之|问题|下一?
 
 def _head(text: str, parsed) -> str:
     """The words before the figure or the first space: where the task's name is written."""
-    text = re.sub(r"^(?:报进展|报一下|报个进度|报|进展|更新)\s*", "", text)
     end = len(text)
     if parsed.span:
         end = min(end, parsed.span[0])
@@ -390,6 +417,18 @@ def _draft(rest: str, parsed, role: str) -> dict:
     return draft
 
 
+def split_note(text: str) -> tuple[Optional[str], Optional[str], Optional[str]]:
+    """'主体封顶 问题:人手不够 下一步:验收' -> (note, problems, next_steps)."""
+    note, problems, next_steps = text, None, None
+    m = _NEXT.search(note)
+    if m:
+        next_steps, note = m.group("t").strip(), note[:m.start()]
+    m = _PROBLEM.search(note)
+    if m:
+        problems, note = m.group("t").strip(), note[:m.start()]
+    return note.strip() or None, problems or None, next_steps or None
+
+
 def _update_or_card(ctx: Ctx, rest: str, task_id: int, role: str, explicit: bool = False,
                     name_part: str = "") -> Understanding:
     task = ctx.session.get(Task, task_id)
@@ -402,6 +441,8 @@ def _update_or_card(ctx: Ctx, rest: str, task_id: int, role: str, explicit: bool
         return Understanding("ambiguous", {"ask": "number", "task": task_id, "why": parsed.ask})
     question = bool(_CARD_WORDS.search(flat)) and not re.search(r"问题|下一?步|说明[::]", flat)
     leftover = _leftover(name_part, task)
+    if leftover and T.exact_task(NAMES.get(ctx.session), name_part) == (KIND_TASK, task_id):
+        leftover = ""  # 纳图电器: the same pinyin as the name
     if parsed.ok and not question or (can_report and not question and (
             _UPDATE_MARK.search(flat) or explicit) and flat.strip()):
         draft = _draft(rest, parsed, role)
@@ -617,7 +658,7 @@ def do_ambiguous(ctx: Ctx, u: Understanding) -> Reply:
     if s["ask"] == "number":
         task = ctx.session.get(Task, s["task"])
         ctx.remember(topic={"kind": "task", "id": task.id, "at": _now_iso(ctx)})
-        return Reply(f"📌 {task.name}:{s['why']} 没有记录任何内容。")
+        return Reply(f"📌 {task.name}:进度是多少?{s['why']} 什么也没记录。")
     candidates = s.get("candidates") or []
     head = s.get("head")
     draft = s.get("draft") or {}
@@ -727,12 +768,12 @@ def do_snooze(ctx: Ctx, u: Understanding) -> Reply:
 def _placeholder(command: str, what: str, needs_task: bool = True) -> Callable[[Ctx, Understanding], Reply]:
     def run(ctx: Ctx, u: Understanding) -> Reply:
         s = u.slots
-        if needs_task and not s.get("task") and not s.get("all"):
+        if needs_task and not s.get("task") and not s.get("all") and not s.get("pick"):
             return Reply(f"{what}哪个事项?请写上事项名称,例如:{what} 纳图电气。")
         parts = [what]
         if s.get("task"):
             parts.append("事项:" + NAMES.name_of(ctx.session, (KIND_TASK, s["task"])))
-        for key, label in (("person", "对象"), ("decision", "结论"), ("reason", "理由"), ("text", "内容"),
+        for key, label in (("pick", "事项"), ("person", "对象"), ("decision", "结论"), ("reason", "理由"), ("text", "内容"),
                            ("name", "事项"), ("owner", "责任人"), ("team", "专班"), ("deadline", "截止"),
                            ("what", "范围")):
             if s.get(key):
@@ -780,7 +821,8 @@ def answer(ctx: Ctx, text: str) -> Optional[Reply]:
     if understood.intent == "assign" and not understood.slots.get("name"):
         return Reply("交办什么事项?请写:交办 事项名 专班或责任人 截止日期,例如:交办 防汛物资清点 王干部 下周五前。")
     intent = INTENTS[understood.intent]
-    if not allowed(ctx.person, intent.action):
+    # a placeholder only says what it understood; the real handler checks its own action
+    if not intent.placeholder and not allowed(ctx.person, intent.action):
         raise PermissionDenied(refusal(intent.action))
     ctx.last_understanding = understood
     return intent.func(ctx, understood)
