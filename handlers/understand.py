@@ -136,6 +136,8 @@ def classify(ctx: Ctx, raw: str) -> Optional[Understanding]:
         return None
     flat = text.replace(" ", "")
     role = ctx.person.role if ctx.person else ROLE_CADRE
+    if re.search(r"出处|来源|原文", flat):
+        return None  # the plain lookup shows the source sentence in full
 
     m = _PAGE.match(flat)
     if m:
