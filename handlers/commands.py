@@ -131,7 +131,8 @@ def list_reply(ctx: Ctx, which: str, arg: Optional[str], page: int = 1, edit: bo
             days = (day - ctx.now.date()).days
             text += f"\n最近的时间节点:{day.isoformat()}({count}项,{days}天后)。发 /due {days} 查看。"
     ctx.remember(list={"which": which, "arg": arg, "page": result.page, "pages": result.pages,
-                       "total": result.total, "ids": [t.id for t, _ in result.rows]},
+                       "total": result.total, "title": result.title,
+                       "ids": [t.id for t, _ in result.rows]},
                  topic={"kind": "list", "which": which, "arg": arg, "at": ctx.now.isoformat()})
     buttons = []
     if ctx.msg.buttons_supported:
@@ -187,6 +188,8 @@ def cmd_task(ctx: Ctx, args: str) -> Reply:
 
 _MILESTONE = re.compile(r"(?:^|\s)节点[::=](?P<name>\S+)")
 _PERCENT_WORD = re.compile(r"\S*[%％]\S*")
+_FIGURE_START = re.compile(r"[\d%]|百分|[一二两三四五六七八九十]+成|[一二三四五六七八九十]+%|[一二三四五六七八九]?十[一二三四五六七八九]?|"
+                           r"一半|已?完成|完工|竣工|节点[::]")
 
 
 @dataclass
@@ -215,7 +218,8 @@ def update_target(ctx: Ctx, text: str) -> UpdateTarget:
         refs = nlu_text.distinct_refs(found)
         head = text[: found[0].end]
         after = text[found[0].end:]
-        glued = re.match(r"[^\s\d%一二三四五六七八九十百]+", after)  # 纳图电气项目二期: words glued to the name
+        chunk = re.match(r"\S*", after).group(0)  # 纳图电气项目二期: words glued to the name
+        glued = re.match(r"\S+", chunk) if chunk and not _FIGURE_START.match(chunk) else None
         if len(refs) == 1 and not glued:
             return UpdateTarget(ctx.session.get(Task, refs[0][1]), after.strip(), [])
         written = head + (glued.group(0) if glued else "")

@@ -533,9 +533,8 @@ def do_list(ctx: Ctx, u: Understanding) -> Reply:
         which = f"{which}+{s['scope']}"
     reply = commands.list_reply(ctx, which, arg, 1)
     if s.get("count"):
-        total = ctx.memory().get("list", {}).get("total", 0)
-        first = reply.text.split("\n", 1)[0]
-        title = first.split("(")[0].rstrip(":")
+        last = ctx.memory().get("list", {})
+        total, title = last.get("total", 0), last.get("title", "事项")
         reply.text = f"{title}:一共{total}项。\n" + reply.text
     return reply
 
