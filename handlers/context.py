@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.app import Duban
@@ -13,6 +13,10 @@ from bot.messages import Button, Incoming
 from bot.models import ChatMemory, Conversation, Person
 
 _UNKNOWN = object()
+# built once (see bot.services.tasks on why): every free-text message reads the chat's memory
+_MEMORY = select(ChatMemory).where(ChatMemory.channel == bindparam("channel"),
+                                   ChatMemory.chat_id == bindparam("chat_id"),
+                                   ChatMemory.person_id == bindparam("person_id"))
 
 
 @dataclass
@@ -75,9 +79,8 @@ class Ctx:
         if self.person is None:
             return None
         if self._memory is _UNKNOWN:
-            self._memory = self.session.scalar(select(ChatMemory).where(
-                ChatMemory.channel == self.msg.channel, ChatMemory.chat_id == self.msg.chat_id,
-                ChatMemory.person_id == self.person.id))
+            self._memory = self.session.scalar(_MEMORY, {"channel": self.msg.channel, "chat_id": self.msg.chat_id,
+                                                         "person_id": self.person.id})
         return self._memory
 
     def memory(self) -> dict[str, Any]:
@@ -95,6 +98,8 @@ class Ctx:
                 data.pop(key, None)
             else:
                 data[key] = value
+        if row is not None and data == row.data:
+            return  # nothing new: no write
         if row is None:
             row = ChatMemory(channel=self.msg.channel, chat_id=self.msg.chat_id,
                              person_id=self.person.id, data=data, updated_at=self.now)

@@ -74,7 +74,7 @@ _CARD_WORDS = re.compile(r"进展|进度$|情况|怎么样|咋样|如何|到哪|
 _UPDATE_MARK = re.compile(r"问题|下一步|下步|说明[::]|已经|在做|在铺|施工|完成|调试|报审|在办|在谈|起草|协调|"
                           r"对接|拜访|入驻|腾空|查处|联调|公示|进场|封顶|确定|意向|新增")
 _TEAM_OWN = re.compile(r"我们专班|咱们专班|咱专班|本专班|我们组|咱们组|咱组|组里|我们的专班")
-_MINE = re.compile(r"我的任务|我的事项|我的事|我手上|我负责的|我自己负责|我名下|我的红灯|我的黄灯|我有啥|我有哪些|我的")
+_MINE = re.compile(r"我还有|我的任务|我的事项|我的事|我手上|我负责的|我自己负责|我名下|我的红灯|我的黄灯|我有啥|我有哪些|我的")
 _SUMMARY = re.compile(r"情况|汇总|咋样|怎么样|整体|红黄绿|排第几|最近|概况|总体")
 _LIST_NOUN = re.compile(r"事项|任务|清单|手上|有哪些|列一下")
 
@@ -116,16 +116,25 @@ def _topic_task(ctx: Ctx) -> Optional[int]:
     return topic["id"] if topic and topic.get("kind") == "task" else None
 
 
+_TEAMS = select(Team.id, Team.name)  # built once
+_PEOPLE = select(Person.id, Person.name).where(Person.active.is_(True))
+
+
 def _team_by_name(ctx: Ctx, text: str) -> Optional[Team]:
+    if "专班" not in text and "组" not in text:
+        return None
     text = T.team_words(text)
-    for team in ctx.session.scalars(select(Team)):
-        if team.name in text:
-            return team
+    for id_, name in ctx.session.execute(_TEAMS):
+        if name in text:
+            return ctx.session.get(Team, id_)
     return None
 
 
 def _people_in(ctx: Ctx, text: str) -> list[Person]:
-    return [p for p in ctx.session.scalars(select(Person).where(Person.active.is_(True))) if p.name in text]
+    cached = getattr(ctx, "_people_names", None)
+    if cached is None:
+        cached = ctx._people_names = list(ctx.session.execute(_PEOPLE))
+    return [ctx.session.get(Person, id_) for id_, name in cached if name in text]
 
 
 # ---------------------------------------------------------------- classify
@@ -227,6 +236,12 @@ def classify(ctx: Ctx, raw: str) -> Optional[Understanding]:
             which = name
             break
     days = T.day_window(flat)
+    if which is None and not tasks and re.search(r"快到期|临期|即将到期|马上到期", flat):
+        which, days = "due", days or ctx.app.config.lists.due_days_default
+    if which is None and days is None and not tasks and re.search(r"到期|要交|截止", flat):
+        found_day = T.find_date(text, ctx.now, reminder_rules.make_calendar(ctx.app.config))
+        if found_day and found_day[0] >= ctx.now.date():
+            which, days = "due", (found_day[0] - ctx.now.date()).days
     if which is None and days is not None and re.search(r"到期|要交|截止|要报|的|事项|任务", flat):
         which = "due"
     if which == "done" and tasks:
@@ -393,6 +408,7 @@ def _rest(text: str, tasks) -> str:
     return text
 
 
+_ORPHANS = {"了", "的", "到了", "完成", "进度", "百分之", "进度提到", "提到", "达到", "已达", "进度到了"}
 _FILLER_NOTE = re.compile(r"^(?:报进展|报一下|报个进度|报|进展|更新|项目|进度|现在|目前|那个)\s*")
 _PROBLEM = re.compile(r"(?:问题|困难)\s*[::是]?\s*(?P<t>.+?)(?=\s*(?:下一?步|$))")
 _NEXT = re.compile(r"(?:下一步|下步)(?:计划)?\s*[::]?\s*(?P<t>.+)$")
@@ -414,6 +430,10 @@ def _draft(rest: str, parsed, role: str) -> dict:
         note = _FILLER_NOTE.sub("", note).strip(" ,,::")
     note = re.sub(r"\s*(?:进度|百分之)\s*$", "", note).strip()
     note = re.sub(r"^(?:进度|进展)\s*", "", note).strip()
+    # words left over around the figure ("进度到了八成", "完成百分之八十", "一半了")
+    words = [w for w in note.split() if w not in _ORPHANS]
+    note = " ".join(words)
+    note = re.sub(r"^(?:了|的|到了)\s*|\s*(?:进度提到|提到|进度|百分之)$", "", note).strip()
     if note:
         draft["note"] = note
     return draft
