@@ -7,6 +7,7 @@ from typing import Optional
 
 from bot.messages import GROUP, Reply
 from bot.models import Indicator, Task
+from bot.numerals import parse_progress, strip_span
 from bot.services import indicators as indicator_service
 from bot.services import people as people_service
 from bot.services import task_lists
@@ -14,9 +15,8 @@ from bot.services import tasks as task_service
 from bot.services.errors import InvalidInput, NotFound
 from bot.services.lookup import KIND_INDICATOR, KIND_TASK, NAMES
 from bot.services.people import role_label
-from bot.numerals import parse_progress, strip_span
 from bot.services.text import nfkc
-from handlers import flows, nlu_text, proposals, render, understand
+from handlers import flows, nlu_text, proposals, render
 from handlers.context import Ctx
 
 SOURCE_WORDS = ("出处", "来源", "原文")
@@ -284,7 +284,7 @@ def cmd_update(ctx: Ctx, args: str) -> Reply:
                 raise InvalidInput(f"“{task.name}”没有节点“{found.group('name')}”。已有节点:{names}")
             note = (note[: found.start()] + note[found.end():]).strip() or None
     photo = next((a for a in ctx.msg.attachments if a.kind == "photo"), None)  # a photo's caption
-    note, problems, next_steps = understand.split_note(note) if note else (None, None, None)
+    note, problems, next_steps = nlu_text.split_note(note) if note else (None, None, None)
     return flows.submit_update(ctx, task, progress, note, milestone_id=milestone.id if milestone else None,
                                photo={"file_id": photo.file_id, "local_path": photo.local_path} if photo else None,
                                problems=problems, next_steps=next_steps)

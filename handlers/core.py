@@ -15,13 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.app import Duban
+from bot.buttons import Cb
 from bot.messages import GROUP, Incoming, Reply
 from bot.models import InboundSeen
 from bot.permissions import Action, allowed, refusal
 from bot.services.errors import NotFound, PermissionDenied, ServiceError
 from bot.services.people import group_team, identify_in_chat
 from bot.services.text import nfkc
-from bot.buttons import Cb
 from handlers import understand
 from handlers.context import Ctx
 from handlers.dialogues import DIALOGUES, continue_dialogue, describe

@@ -21,22 +21,31 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Optional
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.messages import Reply
-from bot.models import ROLE_CADRE, ROLE_LEADER, ROLE_TEAM_LEAD, Indicator, Instruction, Person, Task, Team
+from bot.models import (
+    ROLE_CADRE,
+    ROLE_LEADER,
+    ROLE_TEAM_LEAD,
+    ExtensionRequest,
+    Indicator,
+    Instruction,
+    Person,
+    Task,
+    Team,
+)
 from bot.numerals import parse_progress, strip_span
 from bot.permissions import Action, allowed, refusal
 from bot.services import indicators as indicator_service
-from bot.services import people as people_service
 from bot.services import personal, reminder_rules, task_lists
 from bot.services import tasks as task_service
 from bot.services.charts import indicator_series
 from bot.services.errors import PermissionDenied
 from bot.services.lookup import KIND_INDICATOR, KIND_TASK, NAMES
 from bot.services.text import fmt_number, fmt_signed
+from handlers import commands, proposals, reminders
 from handlers import nlu_text as T
-from handlers import proposals
 from handlers.context import Ctx
 
 TOPIC_MINUTES = 10
@@ -69,7 +78,7 @@ _ASSIGN = re.compile(r"^(?:交办|新建事项|新任务|新建任务|安排|派
 _EXTEND = re.compile(r"延期|延到|延至|往后推|推迟|推到|延后")
 _EXTENSION_LIST = re.compile(r"延期申请|申请延期的|延期的申请")
 _COUNT = re.compile(r"几个|几项|几件|多少个|多少项|多少件|多少|一共|总共|有几|几条")
-_CARD_WORDS = re.compile(r"进展|进度$|情况|怎么样|咋样|如何|到哪|谁|负责|卡片|节点|截止|到期|什么时候|上次|"
+_CARD_WORDS = re.compile(r"进展|进度$|情况|怎么样|咋样|如何|到哪|谁|负责|卡片|节点(?![::])|截止|到期|什么时候|上次|"
                          r"推进得|准备得|[?？吗呢]|什么|哪|怎么|多少了|看看|看下")
 _UPDATE_MARK = re.compile(r"问题|下一步|下步|说明[::]|已经|在做|在铺|施工|完成|调试|报审|在办|在谈|起草|协调|"
                           r"对接|拜访|入驻|腾空|查处|联调|公示|进场|封顶|确定|意向|新增")
@@ -324,7 +333,7 @@ def classify(ctx: Ctx, raw: str) -> Optional[Understanding]:
         return Understanding("indicator_compare", {"indicators": [topic["id"]], "fastest": False})
     # the words may be part of several names: "制药那个项目", "那个安全的事"
     core = re.sub(r"那个|这个|项目|的|事情?|怎么样了?|咋样|到哪了?|进展|情况|什么", "", flat)
-    if 2 <= len(core) <= 6 and not NAMES.find(ctx.session, flat).best:
+    if 2 <= len(core) <= 6 and not index.exact.get(core):
         around = _around(index, core)
         if len(around) > 1:
             return Understanding("ambiguous", {"ask": "task", "candidates": around, "head": core})
@@ -410,8 +419,8 @@ def _rest(text: str, tasks) -> str:
 
 _ORPHANS = {"了", "的", "到了", "完成", "进度", "百分之", "进度提到", "提到", "达到", "已达", "进度到了"}
 _FILLER_NOTE = re.compile(r"^(?:报进展|报一下|报个进度|报|进展|更新|项目|进度|现在|目前|那个)\s*")
-_PROBLEM = re.compile(r"(?:问题|困难)\s*[::是]?\s*(?P<t>.+?)(?=\s*(?:下一?步|$))")
-_NEXT = re.compile(r"(?:下一步|下步)(?:计划)?\s*[::]?\s*(?P<t>.+)$")
+_PROBLEM = T.PROBLEM
+_NEXT = T.NEXT
 
 
 def _draft(rest: str, parsed, role: str) -> dict:
@@ -437,18 +446,6 @@ def _draft(rest: str, parsed, role: str) -> dict:
     if note:
         draft["note"] = note
     return draft
-
-
-def split_note(text: str) -> tuple[Optional[str], Optional[str], Optional[str]]:
-    """'主体封顶 问题:人手不够 下一步:验收' -> (note, problems, next_steps)."""
-    note, problems, next_steps = text, None, None
-    m = _NEXT.search(note)
-    if m:
-        next_steps, note = m.group("t").strip(), note[:m.start()]
-    m = _PROBLEM.search(note)
-    if m:
-        problems, note = m.group("t").strip(), note[:m.start()]
-    return note.strip() or None, problems or None, next_steps or None
 
 
 def _update_or_card(ctx: Ctx, rest: str, task_id: int, role: str, explicit: bool = False,
@@ -514,8 +511,6 @@ def _assign_slots(ctx: Ctx, text: str, people: list[Person], team: Optional[Team
 # ---------------------------------------------------------------- handlers
 
 def do_page(ctx: Ctx, u: Understanding) -> Reply:
-    from handlers import commands  # noqa: PLC0415 - commands imports this module (the list reply)
-
     last = ctx.memory().get("list")
     if not last:
         return Reply("还没有打开清单。先问一个清单,例如:红灯有哪些、逾期的、我的任务。")
@@ -530,8 +525,6 @@ def do_page(ctx: Ctx, u: Understanding) -> Reply:
 
 
 def do_list(ctx: Ctx, u: Understanding) -> Reply:
-    from handlers import commands  # noqa: PLC0415
-
     s = u.slots
     which, arg = s["which"], s.get("arg")
     if which in PLACEHOLDER_LISTS:
@@ -569,7 +562,7 @@ def do_team(ctx: Ctx, u: Understanding) -> Reply:
     if total:
         lines.append(" ".join(f"{names[c]}{counts[c]}" for c in names if counts.get(c)))
     today = ctx.now.date()
-    overdue = ctx.session.scalar(select(task_lists.func.count()).select_from(Task).where(
+    overdue = ctx.session.scalar(select(func.count()).select_from(Task).where(
         Task.team_id == team.id, Task.status == "active", Task.deadline < today)) or 0
     lines.append(f"逾期:{overdue}项")
     upcoming = ctx.session.execute(select(Task.name, Task.deadline).where(
@@ -583,8 +576,6 @@ def do_team(ctx: Ctx, u: Understanding) -> Reply:
 
 
 def do_indicator(ctx: Ctx, u: Understanding) -> Reply:
-    from handlers import commands  # noqa: PLC0415
-
     answer = indicator_service.answer_by_id(ctx.session, u.slots["indicator"])
     reply = commands.indicator_reply(ctx, answer.indicator, False, answer)
     related = [i for i in u.slots.get("also", []) if i != answer.indicator.id]
@@ -654,8 +645,6 @@ def do_compare(ctx: Ctx, u: Understanding) -> Reply:
 
 
 def do_card(ctx: Ctx, u: Understanding) -> Reply:
-    from handlers import commands  # noqa: PLC0415
-
     task = task_service.get_task_for_card(ctx.session, u.slots["task"])
     ctx.remember(topic={"kind": "task", "id": task.id, "at": _now_iso(ctx)})
     return commands.task_reply(ctx, task)
@@ -701,8 +690,6 @@ def do_ambiguous(ctx: Ctx, u: Understanding) -> Reply:
 
 
 def do_extend(ctx: Ctx, u: Understanding) -> Reply:
-    from handlers import reminders  # noqa: PLC0415 - reminders is a sibling handler module
-
     if u.slots.get("task") is None:
         return Reply("申请哪个事项延期?请写:申请延期 事项名,例如:申请延期 纳图电气。")
     task = ctx.session.get(Task, u.slots["task"])
@@ -720,13 +707,11 @@ def do_my_day(ctx: Ctx, u: Understanding) -> Reply:
         red = task_lists.list_tasks(ctx.session, ctx.now, person, "red", None, 1, 5)
         lines += [f"· {t.name}" for t, _ in red.rows]
         since = ctx.now - timedelta(days=7)
-        changed = ctx.session.scalar(select(task_lists.func.count()).select_from(Task).where(
+        changed = ctx.session.scalar(select(func.count()).select_from(Task).where(
             Task.last_update_at >= since)) or 0
         lines.append(f"本周有进展的事项:{changed}项。看周报发 /brief")
     elif person.role == ROLE_TEAM_LEAD:
-        from bot.models import ExtensionRequest
-
-        pending = ctx.session.scalar(select(task_lists.func.count()).select_from(ExtensionRequest).join(
+        pending = ctx.session.scalar(select(func.count()).select_from(ExtensionRequest).join(
             Task, Task.id == ExtensionRequest.task_id).where(
             ExtensionRequest.status == "pending", Task.team_id == person.team_id)) or 0
         lines.append(f"待审批延期:{pending}项" + ("(发 延期申请 查看)" if pending else ""))
@@ -738,7 +723,7 @@ def do_my_day(ctx: Ctx, u: Understanding) -> Reply:
         overdue = task_lists.list_tasks(ctx.session, ctx.now, person, "overdue+mine", None, 1, 5)
         lines.append(f"7天内到期:{mine.total}项 · 已逾期:{overdue.total}项")
         lines += [f"· {t.name} 截止{t.deadline:%m-%d}" for t, _ in (overdue.rows + mine.rows) if t.deadline]
-        open_instructions = ctx.session.scalar(select(task_lists.func.count()).select_from(Instruction).join(
+        open_instructions = ctx.session.scalar(select(func.count()).select_from(Instruction).join(
             Task, Task.id == Instruction.task_id).where(
             Instruction.answered_at.is_(None),
             (Task.owner_id == person.id) | (Task.team_id == person.team_id))) or 0

@@ -6,7 +6,6 @@ Known failures (the answer is wrong; reported in docs/readme-nlu.md):
 - "园区" (leader): opens 中匈国际科创园区; 中德电力装备产业园 is not named with 园区.
 - "中德园区 进度45 下一步 土地挂牌" (cadre): asks between two 园 tasks instead of proposing 中德.
 """
-import pytest
 
 from tests.corpus_check import rates, run_all
 

@@ -7,6 +7,7 @@ Create Date: 2026-11-30 02:40:00
 from typing import Sequence, Union
 
 import sqlalchemy as sa
+
 from alembic import op
 
 revision: str = '0003_nlu'
