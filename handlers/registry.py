@@ -26,6 +26,7 @@ from bot.permissions import Action, allowed
 from handlers import commands as c
 from handlers import flows as f
 from handlers import ledgers as lg
+from handlers import proposals as pp
 from handlers import reminders as r
 from handlers.context import Ctx
 
@@ -117,6 +118,7 @@ CALLBACKS: dict[str, tuple[Callable, Action]] = {
     Cb.SNOOZE: (r.cb_snooze, Action.READ),
     Cb.EXTEND: (r.cb_extend, Action.REPORT),
     Cb.DECIDE: (r.cb_decide, Action.DECIDE_EXTENSION),
+    Cb.PROPOSE: (pp.cb_propose, Action.REPORT),
 }
 
 
