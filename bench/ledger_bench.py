@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     with app.sessions() as s:
         admin = s.scalar(select(Person).where(Person.is_admin.is_(True)))
         started = time.perf_counter()
-        report = ledger_import.import_ledger(s, app.clock.now(), admin, path, app.config.lights)
+        report = ledger_import.import_ledger(s, app.clock.now(), admin, path, app.config.lights,
+                                             limits=app.config.ledger)
         import_s = time.perf_counter() - started
         s.rollback()
     print(f"re-import check: {report.task_rows} task rows in {import_s:.2f} s, "

@@ -6,20 +6,29 @@ EVERY row first and only then applies the changes in the caller's session. One b
 nothing is applied; the report lists each bad row with its reason. Progress is recorded as a
 TaskUpdate by the importing admin (``record_update``), so history and the audit trail stay
 right. A progress lower than the last report is a bad row: that needs a confirmation in chat.
+
+A file cannot bomb the reader (``config.ledger``): before openpyxl opens it, the zip's
+directory is checked — the unzipped total (``max_unzipped_mb``) and each large member's
+compression ratio (``max_ratio``); then every sheet is streamed (read-only mode, stated
+dimensions ignored) with caps on rows and columns and a time limit checked every
+``BATCH_ROWS`` rows. Each refusal is a clear Chinese InvalidInput; nothing is written.
 """
 from __future__ import annotations
 
 import logging
+import re
+import time
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Optional
 
+from defusedxml import ElementTree
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from bot.config import LightsConfig
+from bot.config import LedgerConfig, LightsConfig
 from bot.models import Indicator, IndicatorValue, Person, Task, TaskUpdate
 from bot.services import audit
 from bot.services.errors import InvalidInput
@@ -41,7 +50,16 @@ from bot.services.text import fmt_number, normalize_name
 
 logger = logging.getLogger(__name__)
 
-MAX_IMPORT_BYTES = 5 * 1024 * 1024
+MB = 1024 * 1024
+MAX_IMPORT_BYTES = 5 * MB
+#: members smaller than this unzipped are not held to the compression ratio (tiny XML parts
+#: of a normal workbook compress very well)
+RATIO_FLOOR = 1 * MB
+#: the time limit is checked every this many rows
+BATCH_ROWS = 200
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+MERGE_TAG = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]*?\bref=\"([A-Za-z]+\d+:[A-Za-z]+\d+)\"")
 
 # Header names an office table may use, mapped to our fields (compared after normalising).
 TASK_HEADER_ALIASES = {
@@ -135,8 +153,10 @@ class _IndicatorChange:
     set_target: bool = False
 
 
-def check_file(path: Path) -> None:
-    """Refuse what is not an .xlsx workbook or is too big, with a clear reason."""
+def check_file(path: Path, limits: Optional[LedgerConfig] = None) -> None:
+    """Refuse what is not an .xlsx workbook, is too big, or would unzip to too much (a zip
+    bomb), with a clear reason; only the zip's directory is read."""
+    limits = limits or LedgerConfig()
     try:
         size = path.stat().st_size
     except OSError:
@@ -152,32 +172,137 @@ def check_file(path: Path) -> None:
         raise InvalidInput("这是旧版 .xls 文件。请在 Excel/WPS 里另存为 .xlsx 后再发。")
     if not zipfile.is_zipfile(path):
         raise InvalidInput("这不是 Excel 工作簿(.xlsx),无法导入。")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise InvalidInput("这不是 Excel 工作簿(.xlsx),或文件已损坏,无法导入。") from None
+    # zipfile never inflates a member past its declared size, so these sizes bound the reading
+    if sum(m.file_size for m in members) > limits.max_unzipped_mb * MB:
+        raise InvalidInput(f"文件解压后超过 {limits.max_unzipped_mb} MB,不能导入。请删去多余的表或图片后再发。")
+    for member in members:
+        if member.file_size > RATIO_FLOOR and member.file_size > limits.max_ratio * max(member.compress_size, 1):
+            raise InvalidInput(f"文件压缩比异常(解压后是原来的 {member.file_size // max(member.compress_size, 1)} 倍,"
+                               f"上限 {limits.max_ratio} 倍),不能导入。")
 
 
-def _read_workbook(path: Path) -> list[Sheet]:
+class _Reading:
+    """The reader's bounds while it streams rows: the time limit (checked every BATCH_ROWS)."""
+
+    def __init__(self, limits: LedgerConfig) -> None:
+        self.limits = limits
+        self.deadline = time.monotonic() + limits.time_limit_seconds
+        self.rows = 0
+
+    def tick(self) -> None:
+        self.rows += 1
+        if self.rows % BATCH_ROWS == 0 and time.monotonic() > self.deadline:
+            raise InvalidInput(f"文件太复杂,{self.limits.time_limit_seconds:g} 秒内没有读完,没有导入。"
+                               "请分成几个小文件再发。")
+
+
+def _merged_rows(path: Path) -> dict[str, list[tuple[int, int]]]:
+    """Sheet title -> (first row, last row), 0-based, of each merged range. Read-only mode has
+    no merged cells, so the ``<mergeCell ref=…>`` tags are found in each sheet's XML (already
+    bounded by ``check_file``), scanning the bytes in chunks."""
+    from openpyxl.utils.cell import range_boundaries
+
+    found: dict[str, list[tuple[int, int]]] = {}
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        if "xl/workbook.xml" not in names or "xl/_rels/workbook.xml.rels" not in names:
+            return found
+        rels = {rel.get("Id"): rel.get("Target", "") for rel in ElementTree.fromstring(
+            archive.read("xl/_rels/workbook.xml.rels")) if rel.get("Id")}
+        for sheet in ElementTree.fromstring(archive.read("xl/workbook.xml")).iter(f"{{{MAIN_NS}}}sheet"):
+            target = rels.get(sheet.get(f"{{{REL_NS}}}id"), "")
+            member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            if member not in names:
+                continue
+            ranges = []
+            with archive.open(member) as stream:
+                tail = b""
+                while chunk := stream.read(1 << 20):
+                    data = tail + chunk
+                    ranges += [m.group(1).decode() for m in MERGE_TAG.finditer(data)]
+                    tail = data[-200:]  # a tag cut at the chunk's end is seen whole with the next
+                ranges = list(dict.fromkeys(ranges))
+            rows = []
+            for ref in ranges:
+                try:
+                    _, min_row, _, max_row = range_boundaries(ref)
+                except ValueError:
+                    continue
+                rows.append((min_row - 1, max_row - 1))
+            found[sheet.get("name", "")] = rows
+    return found
+
+
+def _read_workbook(path: Path, limits: Optional[LedgerConfig] = None) -> list[Sheet]:
+    """Every sheet as plain rows, read in openpyxl's streaming (read-only) mode, within the
+    limits: rows, columns and time are checked as the rows come."""
     from openpyxl import load_workbook
 
-    check_file(path)
+    limits = limits or LedgerConfig()
+    check_file(path, limits)
     try:
-        cached = load_workbook(path, data_only=True)
+        cached = load_workbook(path, data_only=True, read_only=True)
         raw = load_workbook(path, data_only=False, read_only=True)  # only to see formulas
+        merged = _merged_rows(path)
     except Exception as exc:  # noqa: BLE001 - any parse failure means "not a workbook"
         logger.info("not a workbook %s: %s", path, exc)
         raise InvalidInput("这不是 Excel 工作簿(.xlsx),或文件已损坏,无法导入。") from None
+    reading = _Reading(limits)
     sheets = []
-    for ws in cached.worksheets:
-        raw_rows = raw[ws.title].iter_rows(min_row=1, values_only=True)
-        values, formulas, formats = [], [], []
-        for cached_row in ws.iter_rows(min_row=1):
-            raw_row = next(raw_rows, ()) or ()
-            values.append([c.value for c in cached_row])
-            formulas.append([c < len(raw_row) and isinstance(raw_row[c], str) and raw_row[c].startswith("=")
-                             for c in range(len(cached_row))])
-            formats.append([c.number_format or "" for c in cached_row])
-        merged = [(r.min_row - 1, r.max_row - 1) for r in ws.merged_cells.ranges]
-        sheets.append(Sheet(ws.title, values, formulas, formats, merged))
-    raw.close()
+    try:
+        for ws in cached.worksheets:
+            sheets.append(_read_sheet(ws, raw[ws.title], merged.get(ws.title, []), reading))
+    except InvalidInput:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a broken sheet part
+        logger.info("unreadable sheet in %s: %s", path, exc)
+        raise InvalidInput("这不是 Excel 工作簿(.xlsx),或文件已损坏,无法导入。") from None
+    finally:
+        cached.close()
+        raw.close()
     return sheets
+
+
+def _filled_width(row) -> int:
+    """Cells up to the last one with something in it."""
+    for index in range(len(row) - 1, -1, -1):
+        value = row[index]
+        if value is not None and not (isinstance(value, str) and not value.strip()):
+            return index + 1
+    return 0
+
+
+def _read_sheet(ws, raw_ws, merged: list[tuple[int, int]], reading: _Reading) -> Sheet:
+    limits = reading.limits
+    # the stated dimension may be anything (A1:XFD1048576): read rows as they are stored
+    ws.reset_dimensions()
+    raw_ws.reset_dimensions()
+    raw_rows = raw_ws.iter_rows(values_only=True)
+    values, formulas, formats = [], [], []
+    for index, cached_row in enumerate(ws.iter_rows()):
+        reading.tick()
+        raw_row = next(raw_rows, ()) or ()
+        row = [c.value for c in cached_row]
+        # trailing blanks dropped (a formula without a cached value is not blank)
+        width = max(_filled_width(row), _filled_width(raw_row))
+        row = row[:width] + [None] * (width - len(row))
+        if len(row) > limits.max_columns:
+            raise InvalidInput(f"表“{ws.title}”超过 {limits.max_columns} 列,不能导入。请删去多余的列后再发。")
+        if index >= limits.max_rows:
+            if row:
+                raise InvalidInput(f"表“{ws.title}”超过 {limits.max_rows} 行,不能导入。请分成几个文件再发。")
+            continue  # formatted but empty rows below the data
+        values.append(row)
+        formulas.append([c < len(raw_row) and isinstance(raw_row[c], str) and raw_row[c].startswith("=")
+                         for c in range(len(row))])
+        formats.append([(getattr(cached_row[c], "number_format", None) if c < len(cached_row) else None) or ""
+                        for c in range(len(row))])
+    return Sheet(ws.title, values, formulas, formats, merged)
 
 
 class _Validator:
@@ -387,10 +512,11 @@ class _Validator:
                 self.indicator_changes.append(change)
 
 
-def read_ledger(session: Session, now: datetime, path: Path) -> _Validator:
+def read_ledger(session: Session, now: datetime, path: Path,
+                limits: Optional[LedgerConfig] = None) -> _Validator:
     """Read and validate a ledger file; nothing is changed. Raises InvalidInput for a file
     that is not a workbook, too big, or without a recognisable sheet."""
-    sheets = _read_workbook(path)
+    sheets = _read_workbook(path, limits)
     validator = _Validator(session, now)
     recognised = 0
     for sheet in sheets:
@@ -410,14 +536,14 @@ def read_ledger(session: Session, now: datetime, path: Path) -> _Validator:
 
 
 def import_ledger(session: Session, now: datetime, actor: Person, path: Path, rules: LightsConfig,
-                  channel: Optional[str] = None) -> ImportReport:
+                  channel: Optional[str] = None, limits: Optional[LedgerConfig] = None) -> ImportReport:
     """Validate every row, then (only if all are good) apply the changes in ``session``.
 
     The caller owns the transaction: commit on success; a report with bad rows has changed
     nothing. Raises PermissionDenied for a non-admin and InvalidInput for a bad file.
     """
     require_admin(actor)
-    validator = read_ledger(session, now, Path(path))
+    validator = read_ledger(session, now, Path(path), limits)
     report = validator.report
     if report.bad_rows:
         return report

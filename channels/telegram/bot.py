@@ -450,7 +450,9 @@ class TelegramBot:
 
     # -- handling
     async def run_handlers(self, incoming: Incoming) -> list[Reply]:
-        if self.config.handle_in_thread:
+        # a document (a ledger to import) is read in a worker thread whatever the setting:
+        # the reader is bounded (ledger limits) but may take seconds, which the loop must not wait
+        if self.config.handle_in_thread or any(a.kind == "document" for a in incoming.attachments):
             return await asyncio.to_thread(handle, self.duban, incoming)
         return handle(self.duban, incoming)
 
