@@ -142,6 +142,11 @@ class LedgerConfig(Section):
     time_limit_seconds: float = Field(30, gt=0)
 
 
+class ButtonsConfig(Section):
+    #: a button older than this is answered "按钮已过期" (a reminder's buttons: while it is current)
+    max_age_days: int = Field(14, ge=1)
+
+
 class ServerConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
@@ -156,6 +161,7 @@ class Config(Section):
     lists: ListsConfig = ListsConfig()
     reminders: RemindersConfig = RemindersConfig()
     ledger: LedgerConfig = LedgerConfig()
+    buttons: ButtonsConfig = ButtonsConfig()
     telegram: TelegramConfig = TelegramConfig()
     wecom: WeComConfig = WeComConfig()
     server: ServerConfig = ServerConfig()

@@ -36,11 +36,12 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Optional
 
 from sqlalchemy import or_, select, update
 
-from bot.app import Duban
+from bot.app import Duban, owner_of
 from bot.buttons import push_buttons
 from bot.messages import OutFile, Reply
 from bot.models import ChatIdentity, OutboxMessage, Person, Team
@@ -199,7 +200,11 @@ class ReminderRunner:
         text = payload.get("text", "")
         if late and row.kind not in ("admin", "extension"):
             text = "(补发)" + text
-        buttons = push_buttons(payload.get("actions", []), self.app.sign, row.task_id, row.id)
+        # signed at send time, for the recipient, with the row: valid while this reminder is current
+        team_id = payload.get("team_id") if row.person_id is None else None
+        sign = partial(self.app.sign, issued=self.app.clock.now(),
+                       owner=owner_of(person_id=row.person_id, team_id=team_id), push_id=row.id)
+        buttons = push_buttons(payload.get("actions", []), sign, row.task_id, row.id)
         return Reply(text, buttons=buttons)
 
     def _prepare(self, token: str, ids: list[int], now: datetime, report: DeliveryReport) -> list[_Job]:
