@@ -4,6 +4,7 @@ database deliver the same outbox while the fake Bot API asks some chats to wait 
 each message exactly once, and none is lost."""
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -13,18 +14,18 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.clock import FixedClock, parse_now
 from bot.composition import build_app
 from bot.config import PROJECT_ROOT, load_config
 from bot.models import OutboxMessage, Person
+from bot.notify import NotifierRouter, WaitExceedsLease
 from bot.services import outbox_store
 from bot.services.people import bind_identity
+from jobs.outbox import ReminderRunner
 from tests.conftest import fresh_pg_database, pg_unavailable
 from tests.fakes.telegram_api import FakeTelegramAPI
-
-pytestmark = pytest.mark.postgres
 
 TOKEN = "123:ABC"
 NOW = "2025-12-26T09:05"
@@ -49,6 +50,7 @@ def stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
+@pytest.mark.postgres
 def test_two_processes_send_each_push_once_when_telegram_asks_to_wait_past_the_lease(tmp_path):
     reason = pg_unavailable()
     if reason:
@@ -118,3 +120,91 @@ def test_two_processes_send_each_push_once_when_telegram_asks_to_wait_past_the_l
     # and the slow chats really were asked to wait past the lease
     assert {r["chat_id"] for r in fake.rejected} == set(slow)
     assert max(r["retry_after"] for r in fake.rejected) == RETRY_AFTER
+
+
+# ---------------------------------------------------------------- the same rules in one process (SQLite)
+
+class Transport:
+    """A console notifier that records ``max_wait`` and can act during a send."""
+
+    def __init__(self, during=None) -> None:
+        self.sent: list[str] = []
+        self.max_waits: list[float] = []
+        self.during = during
+
+    async def send(self, chat_id, reply, max_wait=None) -> None:
+        self.max_waits.append(max_wait)
+        if self.during is not None:
+            self.during()
+        self.sent.append(reply.text)
+
+
+def one_push(app, text: str = "租约测试") -> int:
+    with app.sessions.begin() as session:
+        person = session.scalar(select(Person).where(Person.name == "王干部"))
+        outbox_store.push(session, app.clock.now(), "lease-unit", "admin", person.id, text)
+        return session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == "lease-unit"))
+
+
+def runner_with(app, transport) -> ReminderRunner:
+    router = NotifierRouter()
+    router.register("console", transport)
+    return ReminderRunner(app, router, worker="unit")
+
+
+def test_a_wait_past_the_lease_releases_the_row_without_counting_an_attempt(sqlite_app):
+    app = sqlite_app
+    row_id = one_push(app)
+    transport = Transport()
+
+    def refuse() -> None:
+        transport.during = None
+        raise WaitExceedsLease("telegram flood control", retry_after=300)
+
+    transport.during = refuse
+    runner = runner_with(app, transport)
+    report = asyncio.run(runner.deliver())
+    assert report.postponed == [row_id] and transport.sent == []
+    # the notifier may wait only while the lease lasts, less the margin
+    assert transport.max_waits == [app.config.reminders.claim_seconds - runner.lease_margin()]
+    with app.sessions() as session:
+        row = session.get(OutboxMessage, row_id)
+        assert (row.status, row.attempts, row.claimed_by) == ("pending", 0, None)
+        assert row.next_attempt_at == app.clock.now() + timedelta(seconds=300)
+    assert asyncio.run(runner.deliver()).handled == 0  # not before retry_after
+    app.clock.advance(timedelta(seconds=301))
+    assert asyncio.run(runner.deliver()).sent == [row_id]
+    assert transport.sent == ["租约测试"]
+
+
+def test_an_outcome_after_the_claim_was_lost_is_not_counted(sqlite_app):
+    app = sqlite_app
+    row_id = one_push(app)
+
+    def steal() -> None:  # the lease ran out and another worker claimed the row meanwhile
+        with app.sessions.begin() as session:
+            session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
+                            .values(claimed_by="other:1"))
+
+    runner = runner_with(app, Transport(during=steal))
+    report = asyncio.run(runner.deliver())
+    assert report.sent == [] and report.skipped == [row_id]
+    with app.sessions() as session:
+        row = session.get(OutboxMessage, row_id)
+        assert (row.status, row.claimed_by, row.sent_at) == ("pending", "other:1", None)
+
+
+def test_a_row_claimed_by_another_worker_is_not_sent_after_a_long_queue(sqlite_app):
+    app = sqlite_app
+    row_id = one_push(app)
+    transport = Transport()
+    runner = runner_with(app, transport)
+    token, ids = runner.claim(app.clock.now())
+    assert ids == [row_id]
+    # its lease ran out while it queued; another worker took the row
+    with app.sessions.begin() as session:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(claimed_by="other:1"))
+    assert runner.renew(token, row_id) is None
+    with app.sessions.begin() as session:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(claimed_by=token))
+    assert runner.renew(token, row_id) == app.clock.now() + timedelta(seconds=app.config.reminders.claim_seconds)
