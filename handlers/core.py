@@ -141,8 +141,8 @@ def _route(ctx: Ctx) -> list[Reply]:
         handled = continue_dialogue(ctx, conv, text)
         if handled is not None:
             return _as_list(handled)
-    elif conv is not None and command is not None and command[0] != "cancel":
-        ctx.end_conversation()  # a new command leaves the unfinished dialogue
+    elif conv is not None and command is not None and command[0] != "cancel" and conv.flow != "list":
+        ctx.end_conversation()  # a new command leaves the unfinished dialogue (a list stays pageable)
 
     if command is None and msg.attachments:
         for attachment in msg.attachments:
