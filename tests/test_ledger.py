@@ -81,10 +81,10 @@ def test_export_has_the_office_layout_fills_and_print_setup(app):
     assert values[8] == "主体厂房封顶"
     assert values[9].strftime("%Y-%m-%d %H:%M") == "2025-07-15 09:00"
     assert values[10] == "natu_electric"
-    # a task due 2025-12-31 with nothing reported: a date cell, grey light
+    # a task due 2025-12-31 with nothing reported: a date cell, red (54 points behind 序时进度)
     park = next(r for r in ws.iter_rows(min_row=2) if r[2].value == "中德电力装备产业园")
     assert park[5].value.date().isoformat() == "2025-12-31" and park[5].number_format == "yyyy-mm-dd"
-    assert park[7].value == "未报" and park[7].fill.fgColor.rgb.endswith("E7E6E6")
+    assert park[7].value == "红灯" and park[7].fill.fgColor.rgb.endswith("FFC7CE")
     assert [r[0].value for r in ws.iter_rows(min_row=2)] == list(range(1, 85))
 
     wi = wb["指标"]

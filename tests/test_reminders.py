@@ -24,7 +24,7 @@ from bot.models import (
     Team,
 )
 from bot.notify import DeliveryError, NotifierRouter
-from bot.services.lights import refresh_light_dates
+from bot.services.lights import refresh_light_dates, schedule_progress
 from jobs.outbox import ReminderRunner
 from tests.conftest import Chat
 
@@ -68,7 +68,7 @@ def add_task(app, key: str, deadline: Optional[date], owner: Optional[str] = "�
         owner_row = session.scalar(select(Person).where(Person.name == owner)) if owner else None
         task = Task(key=key, name=f"测试事项{key}", category="重点项目", team_id=team_row.id,
                     owner_id=owner_row.id if owner_row else None, deadline=deadline, status=status,
-                    start_date=date(2025, 1, 1), last_activity_at=last_activity or now, created_at=now)
+                    start_date=None, last_activity_at=last_activity or now, created_at=now)
         refresh_light_dates(task, app.config.lights)
         session.add(task)
         session.flush()
@@ -106,8 +106,16 @@ def december(sqlite_app):
     with sqlite_app.sessions.begin() as session:
         for task in session.scalars(select(Task)):
             task.last_activity_at = sqlite_app.clock.now()
+            on_schedule(task, sqlite_app.clock.now().date())
             refresh_light_dates(task, sqlite_app.config.lights)
     return sqlite_app
+
+
+def on_schedule(task: Task, today: date) -> None:
+    """As if reported on schedule today: a silent task would otherwise be red for being behind."""
+    expected = schedule_progress(task, today)
+    if task.status == "active" and expected is not None and (task.progress or 0) < expected:
+        task.progress = round(expected)
 
 
 def about(rec: Recorder, key: str) -> list[str]:
