@@ -28,6 +28,7 @@ class Cb(StrEnum):
     SNOOZE = "sz"         # snooze a pushed reminder: outbox id, 1h | am
     EXTEND = "ex"         # ask for an extension: task id, milestone id (0 = the task)
     DECIDE = "ea"         # decide an extension request: request id, y | n
+    REVIEW = "rv"         # 办结审核: task id, y (通过) | n (退回: asks the reason)
 
 
 class PushAction(StrEnum):
@@ -39,6 +40,8 @@ class PushAction(StrEnum):
     SNOOZE = "snooze"
     APPROVE = "approve"   # approve:<request>
     REFUSE = "refuse"     # refuse:<request>
+    PASS = "pass"         # pass:<task> — 审核通过
+    RETURN = "return"     # return:<task> — 退回 (asks the reason)
 
 
 LABELS: dict[str, str] = {
@@ -47,6 +50,8 @@ LABELS: dict[str, str] = {
     PushAction.TASK: "看事项",
     PushAction.APPROVE: "同意延期",
     PushAction.REFUSE: "不同意",
+    PushAction.PASS: "通过",
+    PushAction.RETURN: "退回",
 }
 SNOOZE_LABELS = {"1h": "1小时后提醒", "am": "明早提醒"}
 
@@ -78,4 +83,8 @@ def push_buttons(actions: Sequence[str], sign: Signer, task_id: Optional[int],
             row.append(Button(LABELS[PushAction.APPROVE], sign(Cb.DECIDE, arg, "y")))
         elif name == PushAction.REFUSE:
             row.append(Button(LABELS[PushAction.REFUSE], sign(Cb.DECIDE, arg, "n")))
+        elif name == PushAction.PASS:
+            row.append(Button(LABELS[PushAction.PASS], sign(Cb.REVIEW, arg, "y")))
+        elif name == PushAction.RETURN:
+            row.append(Button(LABELS[PushAction.RETURN], sign(Cb.REVIEW, arg, "n")))
     return [row[i:i + 2] for i in range(0, len(row), 2)]

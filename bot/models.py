@@ -91,6 +91,7 @@ class OutboxKind(StrEnum):
     ESCALATION = "escalation"
     SNOOZE = "snooze"
     EXTENSION = "extension"
+    REVIEW = "review"
     ADMIN = "admin"
 
 

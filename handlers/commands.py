@@ -8,7 +8,7 @@ from bot.messages import GROUP, Reply
 from bot.models import Indicator, Task
 from bot.services import indicators as indicator_service
 from bot.services import people as people_service
-from bot.services import task_lists
+from bot.services import review, task_lists
 from bot.services import tasks as task_service
 from bot.services.errors import InvalidInput, NotFound
 from bot.services.lookup import KIND_INDICATOR, NAMES
@@ -93,6 +93,9 @@ def task_reply(ctx: Ctx, task: Task, prefix: str = "") -> Reply:
     buttons = []
     if ctx.person and people_service.can_update(ctx.person, task) and task.status != "done":
         buttons.append([ctx.button("报进展", "u", task.id)])
+    if (ctx.person and task.review_status == review.PENDING
+            and review.can_review(ctx.session, ctx.person, task)):
+        buttons.append([ctx.button("通过", "rv", task.id, "y"), ctx.button("退回", "rv", task.id, "n")])
     return Reply(prefix + text, buttons=buttons)
 
 

@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 from bot.messages import Reply
 from bot.models import Conversation
-from handlers import commands, flows, reminders
+from handlers import commands, flows, reminders, reviews
 from handlers.context import Ctx
 
 Step = Callable[[Ctx, Conversation, str], Optional[Reply]]
@@ -20,6 +20,7 @@ DIALOGUES: dict[str, Step] = {
     "guided": flows.continue_guided,      # 报进展: task → progress → note/photo → confirm
     "confirm": flows.continue_confirm,    # /update with a lower progress: 确定 or 取消
     "extend": reminders.continue_extend,  # 申请延期: task → new date → reason
+    reviews.FLOW: reviews.continue_return,   # [退回]: the reason
     commands.LIST_FLOW: commands.continue_list,  # after a list of pages: “第2页”, “下一页”
 }
 

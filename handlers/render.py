@@ -58,9 +58,15 @@ def task_card(session: Session, task: Task, now: datetime, updates: int = 3) -> 
         progress += f"(序时进度{expected:.0f}%)"
     lines.append(progress)
     status = f"状态:{light.label}"
-    if light.reasons:
+    if task.review_status == "approved" and task.status == "done":
+        status = "状态:已销号(审核通过)"
+    elif task.review_status == "pending":
+        status = "状态:待审核(已报完成,等专班负责人审核)"
+    elif light.reasons:
         status += "," + ",".join(light.reasons)
     lines.append(status)
+    if task.review_status == "returned" and task.return_reason:
+        lines.append(f"退回理由:{clip(task.return_reason, 60)}")
     pending = [m for m in task.milestones if m.done_at is None]
     done = [m for m in task.milestones if m.done_at is not None]
     if task.milestones:
@@ -96,7 +102,8 @@ def task_page(page: TaskPage, today: date, empty: Optional[str] = None) -> str:
     return "\n".join([head, *(task_row(t, light, today) for t, light in page.rows)])
 
 
-def update_receipt(task: Task, update: TaskUpdate, now: datetime, completed: bool) -> str:
+def update_receipt(task: Task, update: TaskUpdate, now: datetime, completed: bool,
+                   pending_review: bool = False) -> str:
     """The short answer to a progress report: what was logged, by whom, when, and the light."""
     today = now.date()
     lines = [f"✅ 已记录:{task.name} {progress_text(task)}"]
@@ -110,6 +117,8 @@ def update_receipt(task: Task, update: TaskUpdate, now: datetime, completed: boo
     lines.append(who)
     if completed:
         lines.append("进度100%,事项已标记完成(销号)。")
+    elif pending_review:
+        lines.append("进度100%,已提交审核(待审核),审核通过后销号。")
     else:
         light = light_of(task, today)
         status = f"{light.icon} {light.label}"
