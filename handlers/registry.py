@@ -26,6 +26,7 @@ from bot.permissions import Action, allowed
 from handlers import commands as c
 from handlers import flows as f
 from handlers import ledgers as lg
+from handlers import ranks as rk
 from handlers import reminders as r
 from handlers import reviews as rv
 from handlers.context import Ctx
@@ -85,6 +86,8 @@ _COMMAND_LIST = [
             ("通过", "审核通过"), Action.REVIEW),
     Command("return", rv.cmd_return, "退回,写明理由(专班负责人、领导)", "/return 事项 理由", ("退回",),
             Action.REVIEW),
+    Command("rank", rk.cmd_rank, "专班考核排名:按期办结率、逾期、红灯、未签收、报送间隔、催办", "/rank",
+            ("排名", "考核", "专班排名"), Action.RANK),
     Command("snooze", r.cmd_snooze, "最近一条提醒稍后再提醒", "/snooze [1小时|明早]", ("稍后提醒",)),
     Command("invite", c.cmd_invite, "给某人生成邀请码(管理员)", "/invite 姓名", ("邀请",), Action.ADMIN),
     Command("adduser", c.cmd_adduser, "新增人员并生成邀请码(管理员)", "/adduser 姓名 角色 [专班]", ("新增人员",),
