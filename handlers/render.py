@@ -7,6 +7,7 @@ from typing import Optional
 from sqlalchemy.orm import Session
 
 from bot.models import Task, TaskUpdate
+from bot.services.extensions import decisions as extension_decisions
 from bot.services.lights import light_of, schedule_progress
 from bot.services.task_lists import TaskPage, recent_updates
 from bot.services.tasks import team_name
@@ -52,6 +53,11 @@ def task_card(session: Session, task: Task, now: datetime, updates: int = 3) -> 
         lines.append(f"目标:{task.target_text}")
     deadline = task.deadline.isoformat() if task.deadline else "报告未定时间节点"
     lines.append(f"时间节点:{deadline}")
+    if task.original_deadline is not None or task.extension_count:
+        original = task.original_deadline.isoformat() if task.original_deadline else "未定"
+        lines.append(f"原时限:{original} · 延期{task.extension_count or 0}次")
+    for at, _who, what in extension_decisions(session, task):
+        lines.append(f"· {when(at, today)} {what}")
     expected = schedule_progress(task, today)
     progress = f"进度:{progress_text(task)}"
     if expected is not None and task.status == "active":

@@ -239,7 +239,8 @@ def _ask_extension(app, runner, rec, key: str) -> tuple[Chat, int]:
     step1 = pressed(wang, push, "申请延期")
     assert "请发新的日期" in step1[0].text
     assert "看不懂" in wang.say("下辈子") or "日期" in wang.say("下辈子")
-    assert "新日期:2026年1月15日" in wang.say("1月15日")
+    # 26 days: within workflow.extension_leader_days, the team lead decides alone
+    assert "新日期:2026年1月10日" in wang.say("1月10日")
     done = wang.say("设备到货推迟")
     assert "延期申请已提交" in done
     request_id = int(done.split("编号")[1].split(")")[0])
@@ -254,7 +255,7 @@ def test_extension_approved_with_one_tap(december):
     wang, request_id = _ask_extension(app, runner, rec, "ex1")
     run_at(app, runner, "2025-12-10T09:05")
     ask = _push_for(rec, f"延期申请(编号{request_id})")
-    assert "设备到货推迟" in ask.text and "2026年1月15日" in ask.text
+    assert "设备到货推迟" in ask.text and "2026年1月10日" in ask.text
     assert [c for c, r in rec.sent if r is ask] == ["李组长"]
     # someone else cannot decide
     assert "只有本专班负责人" in Chat(app, "赵干部").say(f"同意延期 {request_id}")
@@ -262,10 +263,10 @@ def test_extension_approved_with_one_tap(december):
     answer = pressed(li, ask, "同意延期")
     assert "已同意延期" in answer[0].text
     with app.sessions() as session:
-        assert session.get(Task, task_id).deadline == date(2026, 1, 15)
+        assert session.get(Task, task_id).deadline == date(2026, 1, 10)
         assert session.get(ExtensionRequest, request_id).status == "approved"
     run_at(app, runner, "2025-12-10T09:10")
-    assert any("延期已同意" in t and "2026年1月15日" in t for t in rec.texts("王干部"))
+    assert any("延期已同意" in t and "2026年1月10日" in t for t in rec.texts("王干部"))
     # the old deadline's remaining reminders are gone: nothing on Dec 12 or 15
     walk(app, runner, "2025-12-11", "2025-12-15")
     assert [r.sent_at.date() for r in sent_rows(app, "deadline", task_id)] == [date(2025, 12, 10)]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import Integer, and_, case, cast, func, literal_column, or_, select
+from sqlalchemy import Integer, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.clock import OFFICE_TZ
@@ -80,23 +80,22 @@ def compute(session: Session, now: datetime, rules: RankingConfig) -> list[TeamS
         return func.sum(case((condition, 1), else_=0))
 
     since = now - timedelta(days=GAP_WINDOW_DAYS)
-    reports = (select(Task.team_id.label("team_id"), func.count().label("n"))
-               .select_from(TaskUpdate).join(Task, Task.id == TaskUpdate.task_id)
-               .where(TaskUpdate.created_at >= since, Task.team_id.is_not(None))
-               .group_by(Task.team_id).subquery())
+    reports = dict(session.execute(
+        select(Task.team_id, func.count()).select_from(TaskUpdate).join(Task, Task.id == TaskUpdate.task_id)
+        .where(TaskUpdate.created_at >= since, Task.team_id.is_not(None))
+        .group_by(Task.team_id)).all())
     rows = session.execute(
         select(Task.team_id, Team.name, func.count(),
                count(or_(done, and_(active, limit < today))),
                count(on_time), count(overdue), count(light_filter("red", today)),
                count(and_(active, Task.signed_at.is_(None), Task.assigned_at.is_not(None))),
-               count(active), cast(func.coalesce(func.sum(Task.urge_count), 0), Integer),
-               func.max(func.coalesce(reports.c.n, literal_column("0"))))
+               count(active), cast(func.coalesce(func.sum(Task.urge_count), 0), Integer))
         .join(Team, Team.id == Task.team_id)
-        .outerjoin(reports, reports.c.team_id == Task.team_id)
         .group_by(Task.team_id, Team.name)
     ).all()
     scores = []
-    for team_id, name, tasks, due, timely, late, red, unsigned, open_, urges, n_reports in rows:
+    for team_id, name, tasks, due, timely, late, red, unsigned, open_, urges in rows:
+        n_reports = reports.get(team_id, 0)
         gap = GAP_WINDOW_DAYS * open_ / n_reports if n_reports else None
         score = TeamScore(team_id, name, tasks, int(due or 0), int(timely or 0), int(late or 0),
                           int(red or 0), int(unsigned or 0), gap, int(urges or 0))
