@@ -27,10 +27,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from bot.config import LightsConfig
-from bot.models import Indicator, IndicatorValue, Person, Task, TaskUpdate, Team
+from bot.models import (
+    ROLE_LEADER,
+    Indicator,
+    IndicatorValue,
+    Instruction,
+    Person,
+    Task,
+    TaskUpdate,
+    Team,
+)
 from bot.services import audit
 from bot.services.errors import InvalidInput
-from bot.services.indicators import IndicatorAnswer
+from bot.services.indicators import PREFIX_QUALIFIERS, IndicatorAnswer
 from bot.services.lights import (
     DONE,
     GREEN,
@@ -56,9 +65,18 @@ INDICATOR_SHEET = "指标"
 
 # (header, width); the last column (编号) is hidden and carries the task key.
 TASK_COLUMNS = [
-    ("序号", 6), ("类别", 10), ("项目/事项", 30), ("牵头单位", 16), ("责任人", 9),
-    ("时间节点", 12), ("完成进度", 9), ("状态", 8), ("最新进展", 40), ("更新时间", 16), ("编号", 10),
+    ("序号", 6), ("类别", 10), ("项目/事项", 30), ("来源", 8), ("牵头专班", 12), ("牵头单位", 16),
+    ("责任人", 9), ("分管领导", 9), ("原时限", 12), ("时间节点", 12), ("延期次数", 8), ("完成进度", 9),
+    ("状态", 8), ("审核状态", 9), ("最新进展", 40), ("存在问题", 30), ("下步计划", 30), ("最近批示", 30),
+    ("催办次数", 8), ("更新时间", 16), ("编号", 10),
 ]
+#: columns the system keeps (history, decisions, counts): grey headers with a note; an import
+#: ignores them (change 时间节点 instead of 原时限; 审核 and 延期 are decided in chat)
+READ_ONLY_TASK_COLUMNS = ("序号", "原时限", "延期次数", "状态", "审核状态", "最近批示", "催办次数", "更新时间")
+READ_ONLY_FILL = "D9D9D9"
+READ_ONLY_NOTE = "只读:系统记录,导入时忽略"
+ORIGINS = ("会议", "批示", "上级交办", "报告")
+REVIEW_NAMES = {"pending": "待审核", "approved": "已销号", "returned": "已退回"}
 INDICATOR_COLUMNS = [
     ("指标", 28), ("单位", 9), ("期间", 16), ("数值", 11), ("同比", 9), ("目标", 11),
     ("完成率", 9), ("序时进度差", 11), ("编号", 10),
@@ -79,6 +97,11 @@ TASK_HEADER_ALIASES = {
     "note": ("最新进展", "进展情况", "推进情况", "工作进展", "进展"),
     "deadline": ("时间节点", "完成时限", "完成时间", "截止时间"),
     "owner": ("责任人",),
+    "team": ("牵头专班", "责任专班", "专班"),
+    "leader": ("分管领导", "责任领导"),
+    "origin": ("来源", "事项来源"),
+    "problems": ("存在问题", "问题"),
+    "next_steps": ("下步计划", "下一步计划", "下步打算"),
 }
 INDICATOR_HEADER_ALIASES = {
     "key": ("编号",),
@@ -164,6 +187,12 @@ def task_rows(session: Session, now: datetime, person: Optional[Person], which: 
     query, title = filter_tasks(session, now, person, which, arg)
     tasks = query.subquery()
     owner = aliased(Person)
+    leader = aliased(Person)
+    latest_instruction = (
+        select(Instruction.text).where(Instruction.task_id == tasks.c.id)
+        .order_by(Instruction.created_at.desc(), Instruction.id.desc())
+        .limit(1).correlate(tasks).scalar_subquery()
+    )
     latest_note = (
         select(TaskUpdate.note)
         .where(TaskUpdate.task_id == tasks.c.id, TaskUpdate.note.is_not(None))
@@ -173,11 +202,14 @@ def task_rows(session: Session, now: datetime, person: Optional[Person], which: 
     light = light_sql(now.date())
     # light_sql is written against Task's columns: apply it to the filtered rows by id
     rows = (
-        select(Task.id, Task.key, Task.category, Task.name, Task.lead_unit, Team.name, owner.name,
-               Task.deadline, Task.progress, light, latest_note, Task.last_update_at)
+        select(Task.id, Task.key, Task.category, Task.name, Task.origin, Team.name, Task.lead_unit,
+               owner.name, leader.name, Task.original_deadline, Task.deadline, Task.extension_count,
+               Task.progress, light, Task.review_status, latest_note, Task.problems, Task.next_steps,
+               latest_instruction, Task.urge_count, Task.last_update_at)
         .join(tasks, tasks.c.id == Task.id)
         .outerjoin(Team, Team.id == Task.team_id)
         .outerjoin(owner, owner.id == Task.owner_id)
+        .outerjoin(leader, leader.id == Task.leader_id)
         .order_by(Task.id)
         .execution_options(yield_per=BATCH)
     )
@@ -196,17 +228,25 @@ def export_ledger(session: Session, now: datetime, out_path: Path, person: Optio
     _setup_sheet(ws, TASK_COLUMNS)
     styles = _Styles(ws)
     _cell = styles.cell
-    ws.append([_cell(name, fill=HEADER_FILL, bold=True) for name, _ in TASK_COLUMNS])
+    ws.append([_header_cell(ws, _cell, name) for name, _ in TASK_COLUMNS])
     count = 0
-    for (_id, key, category, name, lead_unit, team, owner, deadline, progress, light, note,
+    for (_id, key, category, name, origin, team, lead_unit, owner, leader, original, deadline,
+         extensions, progress, light, review, note, problems, next_steps, instruction, urges,
          updated) in rows:
         count += 1
         ws.append([
-            count, category, name, lead_unit or team, owner,
+            count, category, name, origin, team, lead_unit, owner, leader,
+            _cell(original, number_format=DATE_FORMAT) if original else None,
             _cell(deadline, number_format=DATE_FORMAT) if deadline else None,
+            extensions or 0,
             _cell(progress / 100.0, number_format=PERCENT_FORMAT) if progress is not None else None,
             _cell(LIGHT_NAMES[light], fill=LIGHT_FILLS[light]),
+            REVIEW_NAMES.get(review or "", None),
             _cell(note, wrap=True) if note else None,
+            _cell(problems, wrap=True) if problems else None,
+            _cell(next_steps, wrap=True) if next_steps else None,
+            _cell(instruction, wrap=True) if instruction else None,
+            urges or 0,
             _cell(_naive(updated), number_format=DATETIME_FORMAT) if updated else None,
             key,
         ])
@@ -217,6 +257,47 @@ def export_ledger(session: Session, now: datetime, out_path: Path, person: Optio
     workbook.save(out_path)
     logger.info("ledger exported: %d tasks, %d indicator rows -> %s", count, indicators, out_path)
     return ExportResult(out_path, count, indicators, title)
+
+
+def _header_cell(ws, make, name: str):
+    """A header cell; the read-only ones are grey and carry a note saying so."""
+    if name not in READ_ONLY_TASK_COLUMNS:
+        return make(name, fill=HEADER_FILL, bold=True)
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Font, PatternFill
+
+    cell = WriteOnlyCell(ws, value=name)
+    cell.fill = PatternFill("solid", start_color=READ_ONLY_FILL, end_color=READ_ONLY_FILL)
+    cell.font = Font(bold=True)
+    cell.comment = Comment(READ_ONLY_NOTE, "督办助手")
+    return cell
+
+
+def value_cell(value: Optional[float], qualifier: Optional[str]):
+    """An indicator value as the report said it: a number, or text with its qualifier
+    (超1, 预计1.8, 2以上) so 超/近/预计/以上 are not lost; ``parse_value_cell`` reads it back."""
+    if value is None or not qualifier:
+        return value
+    number = fmt_number(value)
+    return qualifier + number if qualifier in PREFIX_QUALIFIERS else number + qualifier
+
+
+_SUFFIX_QUALIFIERS = ("以上", "余", "多")
+
+
+def parse_value_cell(raw: Any) -> tuple[float, Optional[str]]:
+    """12.5 / "超1" / "预计1.8" / "2以上" → (number, qualifier); raises ValueError."""
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return float(raw), None
+    text = nfkc(str(raw)).strip().replace(",", "").replace(" ", "")
+    for prefix in sorted(PREFIX_QUALIFIERS, key=len, reverse=True):
+        if text.startswith(prefix):
+            return _parse_number(text[len(prefix):]), prefix
+    for suffix in _SUFFIX_QUALIFIERS:
+        if text.endswith(suffix):
+            return _parse_number(text[: -len(suffix)]), suffix
+    return _parse_number(text), None
 
 
 def _write_indicators(workbook, session: Session) -> int:
@@ -236,7 +317,7 @@ def _write_indicators(workbook, session: Session) -> int:
         ws.append([
             indicator.name, indicator.unit,
             value.period_label if value else None,
-            value.value if value else None,
+            value_cell(value.value, value.qualifier) if value else None,
             _cell(value.yoy_pct / 100.0, number_format="0.0%") if value and value.yoy_pct is not None else None,
             indicator.target if indicator.target is not None else None,
             _cell(completion / 100.0, number_format="0.0%") if completion is not None else None,
@@ -305,6 +386,16 @@ class _TaskChange:
     deadline: Optional[date] = None
     set_deadline: bool = False
     owner: Optional[Person] = None
+    team: Optional[Team] = None
+    leader: Optional[Person] = None
+    origin: Optional[str] = None
+    problems: Optional[str] = None
+    next_steps: Optional[str] = None
+
+    @property
+    def any(self) -> bool:
+        return bool(self.progress is not None or self.note or self.set_deadline or self.owner or self.team
+                    or self.leader or self.origin or self.problems or self.next_steps)
 
 
 @dataclass
@@ -315,6 +406,7 @@ class _IndicatorChange:
     period_end: Optional[date]
     value_row: Optional[IndicatorValue]
     value: Optional[float] = None
+    qualifier: Optional[str] = None
     set_value: bool = False
     yoy: Optional[float] = None
     set_yoy: bool = False
@@ -513,7 +605,7 @@ class _Validator:
         if self._tasks_by_key is not None:
             return
         self._tasks_by_key, self._tasks_by_name, self._tasks = {}, {}, {}
-        for task in self.session.scalars(select(Task).options(selectinload(Task.owner))):
+        for task in self.session.scalars(select(Task).options(selectinload(Task.owner), selectinload(Task.team))):
             self._tasks[task.id] = task
             self._tasks_by_key[task.key] = task.id
             self._tasks_by_name.setdefault(normalize_name(task.name), []).append(task.id)
@@ -523,6 +615,10 @@ class _Validator:
                 .order_by(TaskUpdate.task_id, TaskUpdate.created_at, TaskUpdate.id)):
             self._notes[task_id] = note
         self._people = {p.name: p for p in self.session.scalars(select(Person))}
+        self._teams: dict[str, Team] = {}
+        for team in self.session.scalars(select(Team)):
+            self._teams[team.name] = team
+            self._teams.setdefault(team.code, team)
 
     def _cell(self, sheet: _Sheet, r: int, c: Optional[int]) -> tuple[Any, bool, str]:
         if c is None or c >= len(sheet.values[r]):
@@ -611,8 +707,48 @@ class _Validator:
                     ok = False
                 else:
                     change.owner = person
-            if ok and (change.progress is not None or change.note or change.set_deadline or change.owner):
+            ok = self._cycle_fields(sheet, r, cols, task, change) and ok
+            if ok and change.any:
                 self.task_changes.append(change)
+
+    def _cycle_fields(self, sheet: _Sheet, r: int, cols: dict[str, int], task: Task, change: _TaskChange) -> bool:
+        """牵头专班, 分管领导, 来源, 存在问题, 下步计划: an empty cell changes nothing."""
+        ok = True
+        team_name = _text(self._cell(sheet, r, cols.get("team"))[0])
+        if team_name and team_name != (task.team.name if task.team else "") and team_name != "未分配":
+            team = self._teams.get(team_name)
+            if team is None:
+                self.bad(sheet, r, f"牵头专班“{team_name}”不存在")
+                ok = False
+            elif team.id != task.team_id:
+                change.team = team
+        leader_name = _text(self._cell(sheet, r, cols.get("leader"))[0])
+        current = self.session.get(Person, task.leader_id).name if task.leader_id else ""
+        if leader_name and leader_name != current:
+            person = self._people.get(leader_name)
+            if person is None:
+                self.bad(sheet, r, f"分管领导“{leader_name}”不在人员名单里")
+                ok = False
+            elif person.role != ROLE_LEADER:
+                self.bad(sheet, r, f"分管领导“{leader_name}”不是街道领导")
+                ok = False
+            else:
+                change.leader = person
+        origin = _text(self._cell(sheet, r, cols.get("origin"))[0])
+        if origin and origin != (task.origin or ""):
+            if origin not in ORIGINS:
+                self.bad(sheet, r, f"来源“{origin}”看不懂,请写:{'、'.join(ORIGINS)}")
+                ok = False
+            else:
+                change.origin = origin
+        for field_, label in (("problems", "存在问题"), ("next_steps", "下步计划")):
+            text = _text(self._cell(sheet, r, cols.get(field_))[0])
+            if text and len(text) > 1000:
+                self.bad(sheet, r, f"{label}太长({len(text)}字),请控制在1000字以内")
+                ok = False
+            elif text and text != (getattr(task, field_) or ""):
+                setattr(change, field_, text)
+        return ok
 
     # -- indicators
     def indicators(self, sheet: _Sheet, header: int, cols: dict[str, int]) -> None:
@@ -651,13 +787,14 @@ class _Validator:
             raw, _, fmt = self._cell(sheet, r, cols.get("value"))
             if raw not in (None, "") and _text(raw) not in ("—", "-"):
                 try:
-                    number = _parse_number(raw)
+                    number, qualifier = parse_value_cell(raw)
                 except ValueError:
-                    self.bad(sheet, r, f"数值“{_text(raw)}”不是数字")
+                    self.bad(sheet, r, f"数值“{_text(raw)}”不是数字(可带 超、近、约、预计、以上)")
                     ok = False
                 else:
-                    if value_row is None or value_row.value is None or abs(number - value_row.value) > 1e-9:
-                        change.value, change.set_value = number, True
+                    if (value_row is None or value_row.value is None or abs(number - value_row.value) > 1e-9
+                            or (qualifier or None) != (value_row.qualifier or None)):
+                        change.value, change.qualifier, change.set_value = number, qualifier, True
             raw, _, fmt = self._cell(sheet, r, cols.get("yoy"))
             if raw not in (None, "") and _text(raw) not in ("—", "-"):
                 try:
@@ -724,7 +861,7 @@ def read_ledger(session: Session, now: datetime, path: Path) -> _Validator:
 
 
 def import_ledger(session: Session, now: datetime, actor: Person, path: Path, rules: LightsConfig,
-                  channel: Optional[str] = None) -> ImportReport:
+                  channel: Optional[str] = None, review_required: bool = False) -> ImportReport:
     """Validate every row, then (only if all are good) apply the changes in ``session``.
 
     The caller owns the transaction: commit on success; a report with bad rows has changed
@@ -742,8 +879,11 @@ def import_ledger(session: Session, now: datetime, actor: Person, path: Path, ru
             task.owner = change.owner
             audit.record(session, now, actor, "import", "task", task.key, before, {"owner": change.owner.name})
             report.changes.append(f"{task.name}:责任人 {before['owner'] or '无'} → {change.owner.name}")
+        _apply_cycle_fields(session, now, actor, change, report)
         if change.set_deadline:
             before = {"deadline": task.deadline}
+            if task.original_deadline is None and task.deadline is not None:
+                task.original_deadline = task.deadline  # 原时限: the date before the first move
             task.deadline = change.deadline
             refresh_light_dates(task, rules)
             audit.record(session, now, actor, "import", "task", task.key, before, {"deadline": change.deadline})
@@ -752,7 +892,7 @@ def import_ledger(session: Session, now: datetime, actor: Person, path: Path, ru
         if change.progress is not None or change.note:
             old = task.progress
             record_update(session, now, actor, task, rules, progress=change.progress, note=change.note,
-                          channel=channel or "import")
+                          channel=channel or "import", review_required=review_required)
             parts = []
             if change.progress is not None:
                 parts.append(f"进度 {fmt_number(old) + '%' if old is not None else '未报'} → "
@@ -765,6 +905,34 @@ def import_ledger(session: Session, now: datetime, actor: Person, path: Path, ru
     session.flush()
     report.applied = True
     return report
+
+
+def _apply_cycle_fields(session: Session, now: datetime, actor: Person, change: _TaskChange,
+                        report: ImportReport) -> None:
+    task = change.task
+    if change.team is not None:
+        before = task.team.name if task.team else None
+        task.team_id = change.team.id
+        task.team = change.team
+        audit.record(session, now, actor, "import", "task", task.key, {"team": before}, {"team": change.team.name})
+        report.changes.append(f"{task.name}:牵头专班 {before or '未分配'} → {change.team.name}")
+    if change.leader is not None:
+        before = session.get(Person, task.leader_id).name if task.leader_id else None
+        task.leader_id = change.leader.id
+        audit.record(session, now, actor, "import", "task", task.key, {"leader": before}, {"leader": change.leader.name})
+        report.changes.append(f"{task.name}:分管领导 {before or '无'} → {change.leader.name}")
+    if change.origin is not None:
+        before = task.origin
+        task.origin = change.origin
+        audit.record(session, now, actor, "import", "task", task.key, {"origin": before}, {"origin": change.origin})
+        report.changes.append(f"{task.name}:来源 {before or '无'} → {change.origin}")
+    for field_, label in (("problems", "存在问题"), ("next_steps", "下步计划")):
+        value = getattr(change, field_)
+        if value is not None:
+            before = getattr(task, field_)
+            setattr(task, field_, value)
+            audit.record(session, now, actor, "import", "task", task.key, {field_: before}, {field_: value})
+            report.changes.append(f"{task.name}:{label}已更新")
 
 
 def _apply_indicator(session: Session, now: datetime, actor: Person, change: _IndicatorChange,
@@ -788,8 +956,10 @@ def _apply_indicator(session: Session, now: datetime, actor: Person, change: _In
             parts.append(f"新增{change.period}")
         if change.set_value:
             if before:
-                parts.append(f"{row.period_label}数值 {fmt_number(row.value)} → {fmt_number(change.value)}")
+                parts.append(f"{row.period_label}数值 {value_cell(row.value, row.qualifier)} → "
+                             f"{value_cell(change.value, change.qualifier)}")
             row.value = change.value
+            row.qualifier = change.qualifier
         if change.set_yoy:
             if before:
                 parts.append(f"同比 {fmt_number(row.yoy_pct)}% → {fmt_number(change.yoy)}%")
