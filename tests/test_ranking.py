@@ -2,11 +2,12 @@
 a team lead's own row marked, cadres refused, the weekly brief naming the top and bottom."""
 from datetime import date
 
+from PIL import Image
 from sqlalchemy import select
 
 from bot.clock import parse_now
 from bot.models import Task
-from bot.services import ranking, reports
+from bot.services import charts, ranking, reports
 from bot.services.lights import refresh_light_dates
 
 
@@ -89,3 +90,14 @@ def test_weekly_brief_names_top_and_bottom(app, chat_as, clock):
     start = text.index("【专班排名(11个)】")
     assert text[start + 1].startswith("前3:1.")
     assert text[start + 2].startswith("后3:9.") and text[start + 2].endswith("11.招商一专班79.0")
+
+
+def test_brief_picture_has_the_ranking(app, chat_as, clock, tmp_path):
+    setup_december(app, chat_as, clock)
+    with app.sessions() as session:
+        brief = reports.weekly_brief(session, clock.now(), app.config)
+    with_ranking = charts.render_brief(brief, tmp_path / "with.png")
+    brief.ranking = []
+    without = charts.render_brief(brief, tmp_path / "without.png")
+    with Image.open(with_ranking) as a, Image.open(without) as b:
+        assert a.size[0] == b.size[0] == 1080 and a.size[1] > b.size[1]
