@@ -106,6 +106,7 @@ def measure(db_path: str) -> dict[str, float]:
     from bot.composition import build_app
     from bot.config import PROJECT_ROOT, load_config
     from bot.messages import Incoming
+    from bot.services import ranking
     from channels.console import pick_person
     from handlers import handle
 
@@ -139,9 +140,7 @@ def measure(db_path: str) -> dict[str, float]:
         replies = ask(f"/update {_name(i)} {51 + i % 48}% 合成进展{i}", ref=f"bench:{i}")
         assert replies[0].text.startswith("✅"), replies[0].text
     update_rate = LOGGED_UPDATES / (time.perf_counter() - start)
-    from bot.services import ranking  # the 专班 ranking: 30 teams, 10k tasks, 100k updates
-
-    rank_runs = []
+    rank_runs = []  # the 专班 ranking: 30 teams, 10k tasks, 100k updates
     for _ in range(5):
         with app.sessions() as session:
             start = time.perf_counter()
