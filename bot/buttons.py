@@ -31,6 +31,7 @@ class Cb(StrEnum):
     DECIDE = "ea"         # decide an extension request: request id, y | n
     PROPOSE = "pp"        # a proposed update in words: dialogue id, ok | edit | no | pick, task id
     DROP = "dd"           # a command typed inside a dialogue: dialogue id, y (drop the draft) | n
+    REVIEW = "rv"         # 办结审核: task id, y (通过) | n (退回: asks the reason)
 
 
 #: what to send instead of an expired button, per code ("按钮已过期,请发 … 重新操作。")
@@ -47,6 +48,9 @@ EXPIRED_HINTS: dict[str, str] = {
     Cb.SNOOZE: "/snooze",
     Cb.EXTEND: "/extend 事项名",
     Cb.DECIDE: "/approve 编号 或 /refuse 编号",
+    Cb.PROPOSE: "/update 事项 进度",
+    Cb.DROP: "/cancel",
+    Cb.REVIEW: "/approve_done 事项 或 /return 事项 理由",
 }
 
 
@@ -59,6 +63,8 @@ class PushAction(StrEnum):
     SNOOZE = "snooze"
     APPROVE = "approve"   # approve:<request>
     REFUSE = "refuse"     # refuse:<request>
+    PASS = "pass"         # pass:<task> — 审核通过
+    RETURN = "return"     # return:<task> — 退回 (asks the reason)
 
 
 LABELS: dict[str, str] = {
@@ -67,6 +73,8 @@ LABELS: dict[str, str] = {
     PushAction.TASK: "看事项",
     PushAction.APPROVE: "同意延期",
     PushAction.REFUSE: "不同意",
+    PushAction.PASS: "通过",
+    PushAction.RETURN: "退回",
 }
 SNOOZE_LABELS = {"1h": "1小时后提醒", "am": "明早提醒"}
 
@@ -98,4 +106,8 @@ def push_buttons(actions: Sequence[str], sign: Signer, task_id: Optional[int],
             row.append(Button(LABELS[PushAction.APPROVE], sign(Cb.DECIDE, arg, "y")))
         elif name == PushAction.REFUSE:
             row.append(Button(LABELS[PushAction.REFUSE], sign(Cb.DECIDE, arg, "n")))
+        elif name == PushAction.PASS:
+            row.append(Button(LABELS[PushAction.PASS], sign(Cb.REVIEW, arg, "y")))
+        elif name == PushAction.RETURN:
+            row.append(Button(LABELS[PushAction.RETURN], sign(Cb.REVIEW, arg, "n")))
     return [row[i:i + 2] for i in range(0, len(row), 2)]

@@ -14,6 +14,7 @@ from bot.config import Config
 from bot.db import make_engine, make_session_factory, migrate
 from bot.models import MetaEntry
 from bot.services.dataset import import_dataset, read_dataset
+from bot.services.lights import RULES_VERSION
 from bot.services.tasks import relight_all
 
 logger = logging.getLogger(__name__)
@@ -36,8 +37,8 @@ def build_app(config: Config, clock: Optional[Clock] = None, run_migrations: boo
 
 
 def apply_light_rules(app: Duban) -> None:
-    """When the light thresholds in config.yaml changed, recompute every task's light days."""
-    fingerprint = app.config.lights.model_dump_json()
+    """When the light thresholds in config.yaml (or the rules) changed, recompute every task's light days."""
+    fingerprint = f"v{RULES_VERSION}:" + app.config.lights.model_dump_json()
     with app.sessions.begin() as session:
         entry = session.get(MetaEntry, LIGHTS_KEY)
         if entry is not None and entry.value == fingerprint:

@@ -145,6 +145,28 @@ class LedgerConfig(Section):
 class ButtonsConfig(Section):
     #: a button older than this is answered "按钮已过期" (a reminder's buttons: while it is current)
     max_age_days: int = Field(14, ge=1)
+class WorkflowConfig(Section):
+    """The 督办 cycle's rules: 办结审核 and the 延期 chain."""
+
+    #: 100% makes a task 待审核; the team lead's 通过 closes it (销号). false: 100% closes at once
+    review_required: bool = True
+    #: an extension longer than this many days also needs the 分管领导 (after the team lead)
+    extension_leader_days: int = Field(30, ge=1, le=3650)
+
+
+class RankingConfig(Section):
+    """考核排名 of the 专班: score = 100 + on-time rate × weight − penalties (see README)."""
+
+    on_time_weight: float = Field(20, ge=0)
+    overdue_penalty: float = Field(5, ge=0)
+    red_penalty: float = Field(2, ge=0)
+    unsigned_penalty: float = Field(1, ge=0)
+    urge_penalty: float = Field(0.5, ge=0)
+    #: −1 point per day the average gap between reports exceeds this many days
+    report_gap_days: float = Field(14, gt=0)
+    report_gap_penalty: float = Field(1, ge=0)
+    #: how many teams the weekly brief names at the top and at the bottom
+    brief_top: int = Field(3, ge=0, le=20)
 
 
 class ServerConfig(Section):
@@ -165,6 +187,8 @@ class Config(Section):
     telegram: TelegramConfig = TelegramConfig()
     wecom: WeComConfig = WeComConfig()
     server: ServerConfig = ServerConfig()
+    workflow: WorkflowConfig = WorkflowConfig()
+    ranking: RankingConfig = RankingConfig()
 
     #: where the file was read from; relative paths in it are taken from the project root
     source_path: Optional[str] = None

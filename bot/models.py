@@ -91,8 +91,12 @@ class OutboxKind(StrEnum):
     ESCALATION = "escalation"
     SNOOZE = "snooze"
     EXTENSION = "extension"
+    REVIEW = "review"
     ADMIN = "admin"
 
+
+#: 来源 of a task (交办 in chat, ledger column 来源)
+ORIGINS = ("会议", "批示", "上级交办", "报告")
 
 # Task statuses.
 STATUS_ACTIVE = "active"
@@ -255,6 +259,9 @@ class Task(Base):
         # covers every column a light depends on: counts and urgency order read only the index
         Index("ix_tasks_lights", "status", "deadline", "behind_red_on", "behind_yellow_on",
               "due_soon_on", "stale_on", "progress", "team_id", "owner_id", "category"),
+        # covers what the 专班 ranking counts per team (bot.services.ranking)
+        Index("ix_tasks_ranking", "team_id", "status", "deadline", "original_deadline", "behind_red_on",
+              "last_update_at", "signed_at", "assigned_at", "urge_count"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -74,7 +74,8 @@ def cmd_import(config: Config, args: argparse.Namespace) -> int:
     with app.sessions.begin() as session:
         person = _person(session, args.as_who)
         report = ledger_import.import_ledger(session, app.clock.now(), person, Path(args.file),
-                                             config.lights, channel="cli", limits=config.ledger)
+                                             config.lights, channel="cli", limits=config.ledger,
+                                             review_required=config.workflow.review_required)
         print(report.as_text(limit=200))
         if not report.ok:
             session.rollback()

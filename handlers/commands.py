@@ -10,7 +10,7 @@ from bot.models import Indicator, Task
 from bot.numerals import parse_progress, strip_span
 from bot.services import indicators as indicator_service
 from bot.services import people as people_service
-from bot.services import task_lists
+from bot.services import review, task_lists
 from bot.services import tasks as task_service
 from bot.services.errors import InvalidInput, NotFound
 from bot.services.lookup import KIND_INDICATOR, KIND_TASK, NAMES
@@ -51,6 +51,8 @@ def cmd_query(ctx: Ctx, args: str) -> list[Reply] | Reply:
     text = args.strip()
     if not text:
         return Reply("请写要查的名称,例如:/q 财政收入、/q 纳图电气")
+    if wanted_page(text, 1) is not None:
+        return Reply("要翻页请先发清单命令,如 /tasks red 或 /due 30,再发“第2页”。")
     with_source = any(word in text for word in SOURCE_WORDS)
     for word in SOURCE_WORDS:
         text = text.replace(word, "")
@@ -93,6 +95,9 @@ def task_reply(ctx: Ctx, task: Task, prefix: str = "") -> Reply:
     buttons = []
     if ctx.person and people_service.can_update(ctx.person, task) and task.status != "done":
         buttons.append([ctx.button("报进展", "u", task.id)])
+    if (ctx.person and task.review_status == review.PENDING
+            and review.can_review(ctx.session, ctx.person, task)):
+        buttons.append([ctx.button("通过", "rv", task.id, "y"), ctx.button("退回", "rv", task.id, "n")])
     return Reply(prefix + text, buttons=buttons)
 
 
@@ -147,12 +152,37 @@ def list_reply(ctx: Ctx, which: str, arg: Optional[str], page: int = 1, edit: bo
         if which == "all":
             buttons.append([ctx.button("只看红灯", "l", "red", "", 1),
                             ctx.button("只看逾期", "l", "overdue", "", 1)])
-    elif result.pages > 1:
-        text += f"\n下一页:/tasks {arg or which} 第{result.page + 1}页" if result.page < result.pages else ""
+    elif result.pages > 1 and result.page < result.pages:
+        text += f"\n下一页:发“第{result.page + 1}页”或 {page_command(which, arg, result.page + 1)}"
     return Reply(text, buttons=buttons, edit=edit)
 
 
+def page_command(which: str, arg: Optional[str], page: int) -> str:
+    """The command that shows that page of that list (what a paging hint tells the user)."""
+    if which == "due":
+        return f"/due {arg or ''} 第{page}页".replace("  ", " ")
+    if which in ("team", "category"):
+        return f"/tasks {arg} 第{page}页"
+    return f"/tasks {which} 第{page}页"
+
+
 _PAGE = re.compile(r"\s*第?(\d+)页?\s*$")
+_PAGE_ONLY = re.compile(r"^\s*第\s*(\d+)\s*页\s*$")
+NEXT_PAGE_WORDS = {"下一页", "下页", "翻页"}
+PREVIOUS_PAGE_WORDS = {"上一页", "上页"}
+
+
+def wanted_page(text: str, current: int) -> Optional[int]:
+    """“第3页” → 3, “下一页” → current + 1; None when the text is not about pages."""
+    text = nfkc(text).strip()
+    match = _PAGE_ONLY.match(text)
+    if match:
+        return int(match.group(1))
+    if text in NEXT_PAGE_WORDS:
+        return current + 1
+    if text in PREVIOUS_PAGE_WORDS:
+        return max(1, current - 1)
+    return None
 
 
 def cmd_tasks(ctx: Ctx, args: str) -> Reply:
@@ -161,13 +191,21 @@ def cmd_tasks(ctx: Ctx, args: str) -> Reply:
     match = _PAGE.search(args) if args.strip() and not args.strip().isdigit() else None
     if match and match.start() > 0:
         page, args = int(match.group(1)), args[: match.start()]
+    elif match and _PAGE_ONLY.match(args):  # "/tasks 第2页": the list shown last, else all
+        last = ctx.memory().get("list") or {}
+        return list_reply(ctx, last.get("which", "all"), last.get("arg"), int(match.group(1)))
     which, arg = task_lists.parse_list_filter(ctx.session, args)
     return list_reply(ctx, which, arg, page)
 
 
 def cmd_due(ctx: Ctx, args: str) -> Reply:
     """/due [天数] — N天内到期的事项(默认7天)"""
-    text = nfkc(args).strip().rstrip("天")
+    text = nfkc(args).strip()
+    page = 1
+    match = re.search(r"\s*第\s*(\d+)\s*页\s*$", text)
+    if match:
+        page, text = int(match.group(1)), text[: match.start()].strip()
+    text = text.rstrip("天")
     if not text:
         days = ctx.app.config.lists.due_days_default
     elif text.isdigit():
@@ -176,7 +214,7 @@ def cmd_due(ctx: Ctx, args: str) -> Reply:
         raise InvalidInput("天数请写数字,例如:/due 7")
     if days > 366:
         raise InvalidInput("天数要在 0 到 366 之间。")
-    return list_reply(ctx, "due", str(days))
+    return list_reply(ctx, "due", str(days), page)
 
 
 def cmd_task(ctx: Ctx, args: str) -> Reply:

@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 from bot.messages import Reply
 from bot.models import Conversation
-from handlers import flows, proposals, reminders
+from handlers import flows, proposals, reminders, reviews
 from handlers.context import Ctx
 
 Step = Callable[[Ctx, Conversation, str], Optional[Reply]]
@@ -21,9 +21,11 @@ DIALOGUES: dict[str, Step] = {
     "confirm": flows.continue_confirm,    # /update with a lower progress: 确定 or 取消
     "extend": reminders.continue_extend,  # 申请延期: task → new date → reason
     "propose": proposals.continue_propose,  # a report in words: 确定 / 改一下 / 取消
+    reviews.FLOW: reviews.continue_return,   # [退回]: the reason
 }
 
-NAMES = {"guided": "进展填报", "confirm": "进展确认", "extend": "延期申请", "propose": "进展草稿"}
+NAMES = {"guided": "进展填报", "confirm": "进展确认", "extend": "延期申请", "propose": "进展草稿",
+         reviews.FLOW: "退回理由"}
 
 
 def describe(conv: Conversation) -> str:

@@ -39,7 +39,7 @@ def submit_update(ctx: Ctx, task: Task, progress: Optional[float], note: Optiona
             note=note, milestone=milestone, photo_file_id=photo.get("file_id"),
             photo_path=photo.get("local_path"), channel=ctx.msg.channel,
             source_ref=ctx.msg.message_ref, confirm_lower=confirmed, problems=problems,
-            next_steps=next_steps)
+            next_steps=next_steps, review_required=ctx.app.config.workflow.review_required)
     except NeedsConfirmation as question:
         data = {"task_id": task.id, "progress": progress, "note": note,
                 "milestone_id": milestone_id, "photo": photo}
@@ -47,7 +47,8 @@ def submit_update(ctx: Ctx, task: Task, progress: Optional[float], note: Optiona
         return Reply(question.message + "\n回复“确定”提交,“取消”放弃。",
                      buttons=[[ctx.button("确定", "c", "yes"), ctx.button("取消", "c", "no")]])
     ctx.end_conversation()
-    return Reply(render.update_receipt(task, result.update, ctx.now, result.completed))
+    return Reply(render.update_receipt(task, result.update, ctx.now, result.completed,
+                                       result.pending_review))
 
 
 def start_guided(ctx: Ctx, task: Optional[Task] = None) -> Reply:

@@ -76,7 +76,8 @@ def on_document(ctx: Ctx, attachment: Attachment) -> Reply:
         return Reply("文件没有下载成功,请重新发送。")
     report = ledger_import.import_ledger(ctx.session, ctx.now, ctx.person, Path(attachment.local_path),
                                          ctx.app.config.lights, channel=ctx.msg.channel,
-                                         limits=ctx.app.config.ledger)
+                                         limits=ctx.app.config.ledger,
+                                         review_required=ctx.app.config.workflow.review_required)
     if not report.ok:
         logger.info("ledger import refused: %d bad rows", len(report.bad_rows))
     return Reply(report.as_text())

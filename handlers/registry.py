@@ -27,7 +27,9 @@ from handlers import commands as c
 from handlers import flows as f
 from handlers import ledgers as lg
 from handlers import proposals as pp
+from handlers import ranks as rk
 from handlers import reminders as r
+from handlers import reviews as rv
 from handlers.context import Ctx
 
 
@@ -84,6 +86,12 @@ _COMMAND_LIST = [
             Action.DECIDE_EXTENSION),
     Command("refuse", r.cmd_refuse, "不同意延期申请(专班负责人)", "/refuse 编号 [说明]",
             ("不同意延期", "驳回延期"), Action.DECIDE_EXTENSION),
+    Command("approve_done", rv.cmd_approve_done, "审核通过,事项销号(专班负责人、领导)", "/approve_done 事项",
+            ("通过", "审核通过"), Action.REVIEW),
+    Command("return", rv.cmd_return, "退回,写明理由(专班负责人、领导)", "/return 事项 理由", ("退回",),
+            Action.REVIEW),
+    Command("rank", rk.cmd_rank, "专班考核排名:按期办结率、逾期、红灯、未签收、报送间隔、催办", "/rank",
+            ("排名", "考核", "专班排名"), Action.RANK),
     Command("snooze", r.cmd_snooze, "最近一条提醒稍后再提醒", "/snooze [1小时|明早]", ("稍后提醒",)),
     Command("invite", c.cmd_invite, "给某人生成邀请码(管理员)", "/invite 姓名", ("邀请",), Action.ADMIN),
     Command("adduser", c.cmd_adduser, "新增人员并生成邀请码(管理员)", "/adduser 姓名 角色 [专班]", ("新增人员",),
@@ -119,6 +127,7 @@ CALLBACKS: dict[str, tuple[Callable, Action]] = {
     Cb.EXTEND: (r.cb_extend, Action.REPORT),
     Cb.DECIDE: (r.cb_decide, Action.DECIDE_EXTENSION),
     Cb.PROPOSE: (pp.cb_propose, Action.REPORT),
+    Cb.REVIEW: (rv.cb_review, Action.REVIEW),
 }
 
 

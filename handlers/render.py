@@ -7,6 +7,7 @@ from typing import Optional
 from sqlalchemy.orm import Session
 
 from bot.models import Task, TaskUpdate
+from bot.services.extensions import decisions as extension_decisions
 from bot.services.lights import light_of, schedule_progress
 from bot.services.task_lists import TaskPage, recent_updates
 from bot.services.tasks import team_name
@@ -52,15 +53,26 @@ def task_card(session: Session, task: Task, now: datetime, updates: int = 3) -> 
         lines.append(f"目标:{task.target_text}")
     deadline = task.deadline.isoformat() if task.deadline else "报告未定时间节点"
     lines.append(f"时间节点:{deadline}")
+    if task.original_deadline is not None or task.extension_count:
+        original = task.original_deadline.isoformat() if task.original_deadline else "未定"
+        lines.append(f"原时限:{original} · 延期{task.extension_count or 0}次")
+    for at, _who, what in extension_decisions(session, task):
+        lines.append(f"· {when(at, today)} {what}")
     expected = schedule_progress(task, today)
     progress = f"进度:{progress_text(task)}"
     if expected is not None and task.status == "active":
         progress += f"(序时进度{expected:.0f}%)"
     lines.append(progress)
     status = f"状态:{light.label}"
-    if light.reasons:
+    if task.review_status == "approved" and task.status == "done":
+        status = "状态:已销号(审核通过)"
+    elif task.review_status == "pending":
+        status = "状态:待审核(已报完成,等专班负责人审核)"
+    elif light.reasons:
         status += "," + ",".join(light.reasons)
     lines.append(status)
+    if task.review_status == "returned" and task.return_reason:
+        lines.append(f"退回理由:{clip(task.return_reason, 60)}")
     pending = [m for m in task.milestones if m.done_at is None]
     done = [m for m in task.milestones if m.done_at is not None]
     if task.milestones:
@@ -96,7 +108,8 @@ def task_page(page: TaskPage, today: date, empty: Optional[str] = None) -> str:
     return "\n".join([head, *(task_row(t, light, today) for t, light in page.rows)])
 
 
-def update_receipt(task: Task, update: TaskUpdate, now: datetime, completed: bool) -> str:
+def update_receipt(task: Task, update: TaskUpdate, now: datetime, completed: bool,
+                   pending_review: bool = False) -> str:
     """The short answer to a progress report: what was logged, by whom, when, and the light."""
     today = now.date()
     if update.progress is not None:
@@ -117,6 +130,8 @@ def update_receipt(task: Task, update: TaskUpdate, now: datetime, completed: boo
         lines.append(f"下一步:{clip(update.next_steps, 40)}")
     if completed:
         lines.append("进度100%,事项已标记完成(销号)。")
+    elif pending_review:
+        lines.append("进度100%,已提交审核(待审核),审核通过后销号。")
     else:
         light = light_of(task, today)
         status = f"{light.icon} {light.label}"

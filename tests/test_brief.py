@@ -24,8 +24,9 @@ def set_task(app, name: str, **values) -> None:
 
 def test_weekly_brief_data(app, clock):
     today = clock.now().date()  # 2025-07-15
-    set_task(app, "纳图电气", deadline=today - timedelta(days=3))        # red since 07-13: this week
-    set_task(app, "祺胜新材料", deadline=today - timedelta(days=20))     # red for weeks: not "turned"
+    # reported on track, so overdue is what turns them red (a silent task is red for being behind)
+    set_task(app, "纳图电气", deadline=today - timedelta(days=3), progress=90.0)  # red since 07-13: this week
+    set_task(app, "祺胜新材料", deadline=today - timedelta(days=20), progress=90.0)  # red for weeks
     set_task(app, "昱智尔", deadline=today + timedelta(days=3), progress=95.0)  # due in the week ahead
     set_task(app, "常州制药厂多肽药物", start_date=date(2025, 1, 1), deadline=date(2025, 12, 31),
              progress=22.6)  # 30 points behind 序时进度 from 2025-07-12: turned red by falling behind
@@ -39,7 +40,7 @@ def test_weekly_brief_data(app, clock):
     assert (brief.start, brief.end) == (date(2025, 7, 8), today)
     assert sum(t.total for t in brief.teams) == 94
     xm1 = next(t for t in brief.teams if t.name == "项目一专班")
-    assert xm1.counts.get("red") == 1
+    assert xm1.counts.get("red") == 2  # 纳图电气 overdue; 中德电力装备产业园 never reported, 54 points behind
     assert [(i.name, i.when, i.why) for i in brief.turned_red] == [
         ("纳图电气", date(2025, 7, 13), ",逾期"), ("常州制药厂多肽药物", date(2025, 7, 12), ",进度滞后")]
     assert [(i.name, i.when) for i in brief.due_next] == [("昱智尔", date(2025, 7, 18))]
@@ -51,12 +52,13 @@ def test_weekly_brief_data(app, clock):
     assert "【本周转红(2)】" in text and "07-13 纳图电气(项目一专班·王干部),逾期" in text
     assert "【下周到期 07-16~07-22(1)】" in text and "昱智尔" in text and "进度95%" in text
     assert "【指标更新(61)】" in text and "……等61项" in text
-    assert "全部事项:红灯3 黄灯1 未报88 已完成2" in text
+    # the 18 year-end targets never reported are red (54 points behind 序时进度), not grey
+    assert "全部事项:红灯21 黄灯1 未报70 已完成2" in text
 
 
 @requires_cjk_font
 def test_brief_command_sends_one_picture_and_the_text(sqlite_app, clock):
-    set_task(sqlite_app, "纳图电气", deadline=clock.now().date() - timedelta(days=1))
+    set_task(sqlite_app, "纳图电气", deadline=clock.now().date() - timedelta(days=1), progress=90.0)
     chat = Chat(sqlite_app, "张主任")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

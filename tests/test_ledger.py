@@ -14,11 +14,14 @@ from sqlalchemy import func, select
 
 from bot.messages import Attachment
 from bot.models import AuditEntry, Indicator, IndicatorValue, Person, Task, TaskUpdate
-from bot.services import ledger_import
+from bot.services import ledger_cells, ledger_import
 from tests.conftest import Chat
 
-TASK_HEADERS = ["序号", "类别", "项目/事项", "牵头单位", "责任人", "时间节点", "完成进度", "状态",
-                "最新进展", "更新时间", "编号"]
+TASK_HEADERS = ["序号", "类别", "项目/事项", "来源", "牵头专班", "牵头单位", "责任人", "分管领导", "原时限",
+                "时间节点", "延期次数", "完成进度", "状态", "审核状态", "最新进展", "存在问题", "下步计划",
+                "最近批示", "催办次数", "更新时间", "编号"]
+#: column index of each header (0-based), so tests read cells by name
+C = {name: i for i, name in enumerate(TASK_HEADERS)}
 INDICATOR_HEADERS = ["指标", "单位", "期间", "数值", "同比", "目标", "完成率", "序时进度差", "编号"]
 
 
@@ -70,21 +73,27 @@ def test_export_has_the_office_layout_fills_and_print_setup(app):
     assert ws.freeze_panes == "A2"
     assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == 9
     assert ws.page_setup.fitToWidth == 1 and ws.sheet_properties.pageSetUpPr.fitToPage
-    assert ws.column_dimensions["C"].width >= 25 and ws.column_dimensions["K"].hidden
-    assert ws["A1"].font.b and ws["A1"].fill.fgColor.rgb.endswith("DDEBF7")
+    assert ws.column_dimensions["C"].width >= 25 and ws.column_dimensions["U"].hidden
+    assert ws["C1"].font.b and ws["C1"].fill.fgColor.rgb.endswith("DDEBF7")
+    # the columns the system keeps are grey and say they are read-only
+    read_only = [c.value for c in ws[1] if c.fill.fgColor.rgb.endswith("D9D9D9")]
+    assert read_only == ["序号", "原时限", "延期次数", "状态", "审核状态", "最近批示", "催办次数", "更新时间"]
+    assert ws["I1"].comment.text == "只读:系统记录,导入时忽略"
 
     row = next(r for r in ws.iter_rows(min_row=2) if r[2].value == "纳图电气")
     values = [c.value for c in row]
-    assert values[1] == "重点项目" and values[3] == "项目一专班" and values[4] == "王干部"
-    assert values[6] == pytest.approx(0.65) and row[6].number_format == "0%"
-    assert values[7] == "绿灯" and row[7].fill.fgColor.rgb.endswith("C6EFCE")
-    assert values[8] == "主体厂房封顶"
-    assert values[9].strftime("%Y-%m-%d %H:%M") == "2025-07-15 09:00"
-    assert values[10] == "natu_electric"
-    # a task due 2025-12-31 with nothing reported: a date cell, grey light
+    assert values[1] == "重点项目" and values[C["牵头专班"]] == "项目一专班" and values[C["责任人"]] == "王干部"
+    assert values[C["完成进度"]] == pytest.approx(0.65) and row[C["完成进度"]].number_format == "0%"
+    assert values[C["状态"]] == "绿灯" and row[C["状态"]].fill.fgColor.rgb.endswith("C6EFCE")
+    assert values[C["最新进展"]] == "主体厂房封顶"
+    assert values[C["更新时间"]].strftime("%Y-%m-%d %H:%M") == "2025-07-15 09:00"
+    assert values[C["编号"]] == "natu_electric"
+    assert (values[C["延期次数"]], values[C["催办次数"]], values[C["审核状态"]]) == (0, 0, None)
+    # a task due 2025-12-31 with nothing reported: a date cell, red (54 points behind 序时进度)
     park = next(r for r in ws.iter_rows(min_row=2) if r[2].value == "中德电力装备产业园")
-    assert park[5].value.date().isoformat() == "2025-12-31" and park[5].number_format == "yyyy-mm-dd"
-    assert park[7].value == "未报" and park[7].fill.fgColor.rgb.endswith("E7E6E6")
+    assert park[C["时间节点"]].value.date().isoformat() == "2025-12-31"
+    assert park[C["时间节点"]].number_format == "yyyy-mm-dd"
+    assert park[C["状态"]].value == "红灯" and park[C["状态"]].fill.fgColor.rgb.endswith("FFC7CE")
     assert [r[0].value for r in ws.iter_rows(min_row=2)] == list(range(1, 95))
 
     wi = wb["指标"]
@@ -105,10 +114,10 @@ def test_export_red_and_overdue_fills_and_filters(sqlite_app, clock):
     ws = load_workbook(export(admin, "red"))["事项台账"]
     rows = list(ws.iter_rows(min_row=2))
     assert len(rows) == 18  # the 18 tasks due 2025-12-31 are overdue now
-    assert all(r[7].value == "红灯" and r[7].fill.fgColor.rgb.endswith("FFC7CE") for r in rows)
+    assert all(r[C["状态"]].value == "红灯" and r[C["状态"]].fill.fgColor.rgb.endswith("FFC7CE") for r in rows)
     mine = load_workbook(export(Chat(sqlite_app, "王干部"), "mine"))["事项台账"]
     assert "纳图电气" in [r[2] for r in mine.iter_rows(min_row=2, values_only=True)]
-    assert all(r[3] == "项目一专班" for r in mine.iter_rows(min_row=2, values_only=True))
+    assert all(r[C["牵头专班"]] == "项目一专班" for r in mine.iter_rows(min_row=2, values_only=True))
     assert "看不懂" in admin.say("/export 不存在的筛选")
 
 
@@ -132,14 +141,14 @@ def test_import_edited_ledger_records_updates_by_the_admin(app):
     ws = wb["事项台账"]
     for row in ws.iter_rows(min_row=2):
         if row[2].value == "纳图电气":
-            row[6].value = "８０％"           # full-width text
-            row[8].value = "设备进场调试"
+            row[C["完成进度"]].value = "８０％"           # full-width text
+            row[C["最新进展"]].value = "设备进场调试"
         elif row[2].value == "中德电力装备产业园":
-            row[6].value = 0.3                 # percent-formatted cell (0%)
-            row[5].value = "2026-03-31"
+            row[C["完成进度"]].value = 0.3                 # percent-formatted cell (0%)
+            row[C["时间节点"]].value = "2026-03-31"
         elif row[2].value == "祺胜新材料":
-            row[6].value = "45"
-            row[6].number_format = "General"
+            row[C["完成进度"]].value = "45"
+            row[C["完成进度"]].number_format = "General"
     wb.save(path)
     reply = send_file(admin, path)
     assert "已导入" in reply and "改动4处" in reply, reply
@@ -170,13 +179,14 @@ def test_bad_rows_import_nothing_and_each_is_listed(app):
     wb = load_workbook(path)
     ws = wb["事项台账"]
     rows = {r[2].value: r for r in ws.iter_rows(min_row=2)}
-    rows["中德电力装备产业园"][6].value = "50%"          # good on its own
-    rows["纳图电气"][6].value = "40%"                      # lower than 65%
-    rows["祺胜新材料"][6].value = "大约一半"               # unreadable
-    rows["昱智尔"][6].value = "120%"                       # out of range
-    rows["常州制药厂多肽药物"][5].value = "明年"           # bad date
-    rows["常州制药厂多肽药物"][4].value = "不认识的人"     # unknown owner: one row, first reason wins too
-    ws.append([None, "重点项目", "不存在的项目", None, None, None, "10%"])
+    progress = C["完成进度"]
+    rows["中德电力装备产业园"][progress].value = "50%"          # good on its own
+    rows["纳图电气"][progress].value = "40%"                      # lower than 65%
+    rows["祺胜新材料"][progress].value = "大约一半"               # unreadable
+    rows["昱智尔"][progress].value = "120%"                       # out of range
+    rows["常州制药厂多肽药物"][C["时间节点"]].value = "明年"      # bad date
+    rows["常州制药厂多肽药物"][C["责任人"]].value = "不认识的人"  # unknown owner: one row, first reason wins too
+    ws.append([None, "重点项目", "不存在的项目"] + [None] * (progress - 3) + ["10%"])
     wb.save(path)
     before = snapshot(app)
     reply = send_file(admin, path)
@@ -318,11 +328,11 @@ def test_cli_export_and_import(sqlite_app, tmp_path, capsys):
     assert "事项2项" in capsys.readouterr().out
     wb = load_workbook(out)
     assert [r[2] for r in wb["事项台账"].iter_rows(min_row=2, values_only=True)] == ["纳图电气", "中德电力装备产业园"]
-    wb["事项台账"]["G2"] = "20%"
+    wb["事项台账"]["L2"] = "20%"
     wb.save(out)
     assert run.main(["--config", str(config), "import-xlsx", str(out)]) == 0
     assert "纳图电气:进度 未报 → 20%" in capsys.readouterr().out
-    wb["事项台账"]["G2"] = "10%"
+    wb["事项台账"]["L2"] = "10%"
     wb.save(out)
     assert run.main(["--config", str(config), "import-xlsx", str(out)]) == 1
     assert "比上次(20%)低" in capsys.readouterr().out
@@ -331,3 +341,125 @@ def test_cli_export_and_import(sqlite_app, tmp_path, capsys):
         assert natu.progress == 20
         author = s.scalar(select(Person.name).join(TaskUpdate, TaskUpdate.author_id == Person.id))
         assert author == "张主任"
+
+
+# ---------------------------------------------------------------- the 督办 cycle's columns
+
+def _cycle_state(app) -> None:
+    """A task with every 督办-cycle field filled: 来源, 分管领导, 原时限, 延期, 存在问题, 下步计划,
+    审核状态, 批示, 催办."""
+    from datetime import date
+
+    from bot.models import Instruction
+
+    with app.sessions.begin() as s:
+        task = s.scalar(select(Task).where(Task.key == "natu_electric"))
+        chen = s.scalar(select(Person).where(Person.name == "陈主任"))
+        task.origin, task.leader_id = "会议", chen.id
+        task.original_deadline, task.deadline, task.extension_count = date(2025, 9, 30), date(2025, 10, 31), 1
+        task.problems, task.next_steps = "设备到货推迟", "8月底前完成安装"
+        task.review_status, task.return_reason, task.urge_count = "returned", "材料不全", 2
+        s.add(Instruction(task_id=task.id, leader_id=chen.id, text="抓紧推进,月底前投产", created_at=app.clock.now()))
+
+
+def test_export_carries_the_cycle_columns_and_reimport_changes_nothing(app):
+    _cycle_state(app)
+    admin = Chat(app, "张主任")
+    path = export(admin)
+    ws = load_workbook(path)["事项台账"]
+    row = task_row(ws, "纳图电气")
+    got = {name: row[C[name]] for name in ("来源", "牵头专班", "责任人", "分管领导", "延期次数", "存在问题",
+                                           "下步计划", "审核状态", "最近批示", "催办次数")}
+    assert got == {"来源": "会议", "牵头专班": "项目一专班", "责任人": "王干部", "分管领导": "陈主任",
+                   "延期次数": 1, "存在问题": "设备到货推迟", "下步计划": "8月底前完成安装",
+                   "审核状态": "已退回", "最近批示": "抓紧推进,月底前投产", "催办次数": 2}
+    assert row[C["原时限"]].date().isoformat() == "2025-09-30"
+    assert row[C["时间节点"]].date().isoformat() == "2025-10-31"
+    before = snapshot(app)
+    assert "与系统一致,没有改动" in send_file(admin, path)
+    assert snapshot(app) == before
+
+
+def test_import_sets_team_leader_origin_problems_and_plans(app):
+    admin = Chat(app, "张主任")
+    path = export(admin)
+    wb = load_workbook(path)
+    ws = wb["事项台账"]
+    rows = {r[2].value: r for r in ws.iter_rows(min_row=2)}
+    natu = rows["纳图电气"]
+    natu[C["牵头专班"]].value = "项目二专班"
+    natu[C["分管领导"]].value = "陈主任"
+    natu[C["来源"]].value = "批示"
+    natu[C["存在问题"]].value = "用地指标未落实"
+    natu[C["下步计划"]].value = "9月完成土地挂牌"
+    natu[C["催办次数"]].value = 99          # read-only: ignored
+    natu[C["审核状态"]].value = "已销号"    # read-only: ignored
+    wb.save(path)
+    reply = send_file(admin, path)
+    assert reply.splitlines() == [
+        "✅ 已导入:核对事项94行、指标62行,改动5处:",
+        "· 纳图电气:牵头专班 项目一专班 → 项目二专班",
+        "· 纳图电气:分管领导 无 → 陈主任",
+        "· 纳图电气:来源 无 → 批示",
+        "· 纳图电气:存在问题已更新",
+        "· 纳图电气:下步计划已更新",
+    ]
+    with app.sessions() as s:
+        task = s.scalar(select(Task).where(Task.key == "natu_electric"))
+        assert (task.team.name, task.origin, task.problems, task.next_steps, task.urge_count, task.review_status) == (
+            "项目二专班", "批示", "用地指标未落实", "9月完成土地挂牌", 0, None)
+        assert s.get(Person, task.leader_id).name == "陈主任"
+    assert "没有改动" in send_file(admin, path)
+
+
+def test_bad_cycle_values_import_nothing(app):
+    admin = Chat(app, "张主任")
+    path = export(admin)
+    wb = load_workbook(path)
+    ws = wb["事项台账"]
+    rows = {r[2].value: r for r in ws.iter_rows(min_row=2)}
+    rows["纳图电气"][C["牵头专班"]].value = "火星专班"
+    rows["祺胜新材料"][C["分管领导"]].value = "王干部"
+    rows["昱智尔"][C["来源"]].value = "群众来信"
+    rows["中德电力装备产业园"][C["存在问题"]].value = "这个改动本身没问题"
+    wb.save(path)
+    before = snapshot(app)
+    reply = send_file(admin, path)
+    assert reply.startswith("❌ 有3行有问题,整个文件都没有导入。")
+    assert "牵头专班“火星专班”不存在" in reply
+    assert "分管领导“王干部”不是街道领导" in reply
+    assert "来源“群众来信”看不懂,请写:会议、批示、上级交办、报告" in reply
+    assert snapshot(app) == before
+    with app.sessions() as s:
+        assert s.scalar(select(Task.problems).where(Task.key == "sino_german_power_park")) is None
+
+
+def test_indicator_cells_keep_the_reports_qualifiers(app):
+    admin = Chat(app, "张主任")
+    path = export(admin)
+    wb = load_workbook(path)
+    wi = wb["指标"]
+    with app.sessions() as s:
+        qualified = s.execute(select(Indicator.key, IndicatorValue.period_label, IndicatorValue.value,
+                                     IndicatorValue.qualifier)
+                              .join(IndicatorValue, IndicatorValue.indicator_id == Indicator.id)
+                              .where(IndicatorValue.qualifier.is_not(None))).all()
+    assert len(qualified) >= 4
+    cells = {(r[8].value, r[2].value): r[3].value for r in wi.iter_rows(min_row=2)}
+    for key, period, value, qualifier in qualified:
+        cell = cells[(key, period)]
+        assert isinstance(cell, str) and qualifier in cell, (key, cell)
+        assert ledger_cells.parse_value_cell(cell) == (value, qualifier)
+    assert ledger_cells.value_cell(1.0, "超") == "超1" and ledger_cells.value_cell(2.0, "以上") == "2以上"
+    # a qualifier edited in the sheet is imported; a bare number drops it
+    key, period, value, qualifier = qualified[0]
+    row = next(r for r in wi.iter_rows(min_row=2) if (r[8].value, r[2].value) == (key, period))
+    edited = "近" if qualifier != "近" else "约"
+    row[3].value = f"{edited}{value:g}"
+    wb.save(path)
+    reply = send_file(admin, path)
+    assert reply.startswith("✅ 已导入:") and "改动1处" in reply
+    with app.sessions() as s:
+        new = s.scalar(select(IndicatorValue.qualifier).join(Indicator).where(
+            Indicator.key == key, IndicatorValue.period_label == period))
+    assert new == edited

@@ -28,7 +28,7 @@ def make_task(progress, start=date(2025, 1, 1), deadline=date(2025, 12, 31),
     (43, "yellow"),   # 10.6 points behind
     (30, "yellow"),   # 23.6 points behind
     (23, "red"),      # 30.6 points behind
-    (None, "grey"),   # never reported
+    (None, "red"),    # never reported: counts as 0%, 53.6 points behind
 ])
 def test_light_from_progress_against_schedule(progress, expected):
     assert light_of(make_task(progress), date(2025, 7, 15)).color == expected

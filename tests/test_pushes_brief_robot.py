@@ -27,7 +27,7 @@ from channels.wecom.robot import RobotSender
 from jobs.outbox import ReminderRunner
 from tests.conftest import make_app
 from tests.fakes.wecom_api import FakeWeComAPI
-from tests.test_reminders import Recorder, add_task, run_at
+from tests.test_reminders import Recorder, add_task, on_schedule, run_at
 
 ROBOT_KEY = "robot-key-xm1-0001"
 
@@ -45,6 +45,7 @@ def fresh_since(app, when: str) -> None:
     with app.sessions.begin() as session:
         for task in session.scalars(select(Task)):
             task.last_activity_at = app.clock.now()
+            on_schedule(task, app.clock.now().date())
             refresh_light_dates(task, app.config.lights)
 
 

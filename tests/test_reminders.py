@@ -24,7 +24,7 @@ from bot.models import (
     Team,
 )
 from bot.notify import DeliveryError, NotifierRouter
-from bot.services.lights import refresh_light_dates
+from bot.services.lights import refresh_light_dates, schedule_progress
 from jobs.outbox import ReminderRunner
 from tests.conftest import Chat
 
@@ -68,7 +68,7 @@ def add_task(app, key: str, deadline: Optional[date], owner: Optional[str] = "�
         owner_row = session.scalar(select(Person).where(Person.name == owner)) if owner else None
         task = Task(key=key, name=f"测试事项{key}", category="重点项目", team_id=team_row.id,
                     owner_id=owner_row.id if owner_row else None, deadline=deadline, status=status,
-                    start_date=date(2025, 1, 1), last_activity_at=last_activity or now, created_at=now)
+                    start_date=None, last_activity_at=last_activity or now, created_at=now)
         refresh_light_dates(task, app.config.lights)
         session.add(task)
         session.flush()
@@ -106,8 +106,16 @@ def december(sqlite_app):
     with sqlite_app.sessions.begin() as session:
         for task in session.scalars(select(Task)):
             task.last_activity_at = sqlite_app.clock.now()
+            on_schedule(task, sqlite_app.clock.now().date())
             refresh_light_dates(task, sqlite_app.config.lights)
     return sqlite_app
+
+
+def on_schedule(task: Task, today: date) -> None:
+    """As if reported on schedule today: a silent task would otherwise be red for being behind."""
+    expected = schedule_progress(task, today)
+    if task.status == "active" and expected is not None and (task.progress or 0) < expected:
+        task.progress = round(expected)
 
 
 def about(rec: Recorder, key: str) -> list[str]:
@@ -231,7 +239,8 @@ def _ask_extension(app, runner, rec, key: str) -> tuple[Chat, int]:
     step1 = pressed(wang, push, "申请延期")
     assert "请发新的日期" in step1[0].text
     assert "看不懂" in wang.say("下辈子") or "日期" in wang.say("下辈子")
-    assert "新日期:2026年1月15日" in wang.say("1月15日")
+    # 26 days: within workflow.extension_leader_days, the team lead decides alone
+    assert "新日期:2026年1月10日" in wang.say("1月10日")
     done = wang.say("设备到货推迟")
     assert "延期申请已提交" in done
     request_id = int(done.split("编号")[1].split(")")[0])
@@ -246,7 +255,7 @@ def test_extension_approved_with_one_tap(december):
     wang, request_id = _ask_extension(app, runner, rec, "ex1")
     run_at(app, runner, "2025-12-10T09:05")
     ask = _push_for(rec, f"延期申请(编号{request_id})")
-    assert "设备到货推迟" in ask.text and "2026年1月15日" in ask.text
+    assert "设备到货推迟" in ask.text and "2026年1月10日" in ask.text
     assert [c for c, r in rec.sent if r is ask] == ["李组长"]
     # someone else cannot decide
     assert "只有本专班负责人" in Chat(app, "赵干部").say(f"同意延期 {request_id}")
@@ -254,10 +263,10 @@ def test_extension_approved_with_one_tap(december):
     answer = pressed(li, ask, "同意延期")
     assert "已同意延期" in answer[0].text
     with app.sessions() as session:
-        assert session.get(Task, task_id).deadline == date(2026, 1, 15)
+        assert session.get(Task, task_id).deadline == date(2026, 1, 10)
         assert session.get(ExtensionRequest, request_id).status == "approved"
     run_at(app, runner, "2025-12-10T09:10")
-    assert any("延期已同意" in t and "2026年1月15日" in t for t in rec.texts("王干部"))
+    assert any("延期已同意" in t and "2026年1月10日" in t for t in rec.texts("王干部"))
     # the old deadline's remaining reminders are gone: nothing on Dec 12 or 15
     walk(app, runner, "2025-12-11", "2025-12-15")
     assert [r.sent_at.date() for r in sent_rows(app, "deadline", task_id)] == [date(2025, 12, 10)]

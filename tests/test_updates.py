@@ -56,11 +56,13 @@ def test_lower_progress_asks_first(app, chat_as):
     assert counts(app)[2] == 60
 
 
-def test_hundred_percent_completes_the_task(app, chat_as):
+def test_hundred_percent_waits_for_review(app, chat_as):
+    # 办结审核 (workflow.review_required, default on): 100% is 待审核, not yet 销号
     answer = chat_as("王干部").say("/update 纳图电气 100% 竣工投产")
-    assert "事项已标记完成(销号)" in answer
+    assert "进度100%,已提交审核(待审核),审核通过后销号。" in answer
     with app.sessions() as session:
-        assert session.scalar(select(Task.status).where(Task.key == "natu_electric")) == "done"
+        assert session.execute(select(Task.status, Task.review_status)
+                               .where(Task.key == "natu_electric")).one() == ("active", "pending")
 
 
 @pytest.mark.parametrize("text, reply_start", [

@@ -228,7 +228,8 @@ def indicator_chart(session: Session, indicator: Indicator, path: Path) -> tuple
 # ---------------------------------------------------------------- weekly brief
 
 def render_brief(brief: "WeeklyBrief", path: Path, fonts_used: Optional[set] = None) -> Path:
-    """The weekly brief as one image: lights by team, turned red, due next week, indicators."""
+    """The weekly brief as one image: lights by team, turned red, due next week, indicators,
+    and the top and bottom of the 专班 ranking."""
     from matplotlib import rc_context
 
     sections = [
@@ -236,6 +237,9 @@ def render_brief(brief: "WeeklyBrief", path: Path, fonts_used: Optional[set] = N
         (f"{brief.due_label}({len(brief.due_next)})", [item.line() for item in brief.due_next]),
         (f"指标更新({len(brief.indicators)})", [item.line() for item in brief.indicators]),
     ]
+    ranking = brief.ranking_lines()
+    if ranking:  # 专班排名: the top and the bottom
+        sections.append((ranking[0].strip("【】"), ranking[1:]))
     shown = [(title, lines[:8] + ([f"……等{len(lines)}项"] if len(lines) > 8 else []) or ["无"])
              for title, lines in sections]
     teams = brief.teams

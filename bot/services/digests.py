@@ -26,8 +26,9 @@ logger = logging.getLogger(__name__)
 
 def digest_texts(session: Session, now: datetime, team_ids: Iterable[int],
                  due_days: int = 7) -> dict[int, str]:
-    """Team leads' digests (one query for all the teams): overdue, red, yellow and due-soon
-    items, most urgent first. Teams with nothing to say are left out."""
+    """Team leads' digests (one query for all the teams): tasks waiting for their review
+    (待审核), then overdue, red, yellow and due-soon items, most urgent first. Teams with
+    nothing to say are left out."""
     team_ids = sorted(set(team_ids))
     if not team_ids:
         return {}
@@ -43,9 +44,16 @@ def digest_texts(session: Session, now: datetime, team_ids: Iterable[int],
     by_team: dict[int, list] = {}
     for team_id, name, deadline, color in rows:
         by_team.setdefault(team_id, []).append((name, deadline, color))
-    names = dict(session.execute(select(Team.id, Team.name).where(Team.id.in_(list(by_team)))).all())
-    return {team_id: _digest_body(names.get(team_id, ""), items, today, due_days)
-            for team_id, items in by_team.items()}
+    pending: dict[int, list[str]] = {}
+    for team_id, name in session.execute(
+            select(Task.team_id, Task.name).where(Task.team_id.in_(team_ids), Task.review_status == "pending")
+            .order_by(Task.team_id, Task.id)):
+        pending.setdefault(team_id, []).append(name)
+    wanted = set(by_team) | set(pending)
+    names = dict(session.execute(select(Team.id, Team.name).where(Team.id.in_(list(wanted)))).all())
+    return {team_id: _digest_body(names.get(team_id, ""), by_team.get(team_id, []), today, due_days,
+                                  pending.get(team_id, []))
+            for team_id in sorted(wanted)}
 
 
 def digest_text(session: Session, now: datetime, team_id: int, due_days: int = 7) -> Optional[str]:
@@ -53,7 +61,8 @@ def digest_text(session: Session, now: datetime, team_id: int, due_days: int = 7
     return digest_texts(session, now, [team_id], due_days).get(team_id)
 
 
-def _digest_body(team: str, rows: list, today: date, due_days: int) -> str:
+def _digest_body(team: str, rows: list, today: date, due_days: int,
+                 pending: Sequence[str] = ()) -> str:
     soon = today + timedelta(days=due_days)
     overdue = sum(1 for _, d, _ in rows if d is not None and d < today)
     reds = sum(1 for _, _, c in rows if c == RED)
@@ -62,6 +71,9 @@ def _digest_body(team: str, rows: list, today: date, due_days: int) -> str:
     counts = f"逾期{overdue} · 红灯{reds} · 黄灯{yellows} · {due_days}天内到期" \
              f"{sum(1 for _, d, _ in rows if d is not None and today <= d <= soon)}"
     lines = [head, counts]
+    if pending:
+        shown = "、".join(pending[:5]) + (f"等{len(pending)}项" if len(pending) > 5 else "")
+        lines.append(f"待审核{len(pending)}项:{shown}(发“通过 事项名”或“退回 事项名 理由”)")
     for name, deadline, color in rows[:12]:
         if deadline is not None and deadline < today:
             when = f"逾期{(today - deadline).days}天"

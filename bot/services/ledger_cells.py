@@ -10,7 +10,8 @@ import re
 from datetime import date, datetime
 from typing import Any, Optional
 
-from bot.services.text import nfkc
+from bot.services.indicators import PREFIX_QUALIFIERS
+from bot.services.text import fmt_number, nfkc
 
 
 def norm_header(text: Any) -> str:
@@ -140,3 +141,29 @@ def period_end_of(label: str) -> Optional[date]:
 
 def row_is_empty(row: list[Any]) -> bool:
     return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
+
+
+def value_cell(value: Optional[float], qualifier: Optional[str]):
+    """An indicator value as the report said it: a number, or text with its qualifier
+    (超1, 预计1.8, 2以上) so 超/近/预计/以上 are not lost; ``parse_value_cell`` reads it back."""
+    if value is None or not qualifier:
+        return value
+    number = fmt_number(value)
+    return qualifier + number if qualifier in PREFIX_QUALIFIERS else number + qualifier
+
+
+_SUFFIX_QUALIFIERS = ("以上", "余", "多")
+
+
+def parse_value_cell(raw: Any) -> tuple[float, Optional[str]]:
+    """12.5 / "超1" / "预计1.8" / "2以上" → (number, qualifier); raises ValueError."""
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return float(raw), None
+    text = nfkc(str(raw)).strip().replace(",", "").replace(" ", "")
+    for prefix in sorted(PREFIX_QUALIFIERS, key=len, reverse=True):
+        if text.startswith(prefix):
+            return parse_number(text[len(prefix):]), prefix
+    for suffix in _SUFFIX_QUALIFIERS:
+        if text.endswith(suffix):
+            return parse_number(text[: -len(suffix)]), suffix
+    return parse_number(text), None

@@ -17,8 +17,17 @@ from typing import Any, Iterator, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from bot.models import Indicator, IndicatorValue, Person, Task, TaskUpdate, Team
+from bot.models import (
+    Indicator,
+    IndicatorValue,
+    Instruction,
+    Person,
+    Task,
+    TaskUpdate,
+    Team,
+)
 from bot.services.indicators import IndicatorAnswer
+from bot.services.ledger_cells import value_cell
 from bot.services.lights import (
     DONE,
     GREEN,
@@ -39,9 +48,17 @@ INDICATOR_SHEET = "指标"
 
 # (header, width); the last column (编号) is hidden and carries the task key.
 TASK_COLUMNS = [
-    ("序号", 6), ("类别", 10), ("项目/事项", 30), ("牵头单位", 16), ("责任人", 9),
-    ("时间节点", 12), ("完成进度", 9), ("状态", 8), ("最新进展", 40), ("更新时间", 16), ("编号", 10),
+    ("序号", 6), ("类别", 10), ("项目/事项", 30), ("来源", 8), ("牵头专班", 12), ("牵头单位", 16),
+    ("责任人", 9), ("分管领导", 9), ("原时限", 12), ("时间节点", 12), ("延期次数", 8), ("完成进度", 9),
+    ("状态", 8), ("审核状态", 9), ("最新进展", 40), ("存在问题", 30), ("下步计划", 30), ("最近批示", 30),
+    ("催办次数", 8), ("更新时间", 16), ("编号", 10),
 ]
+#: columns the system keeps (history, decisions, counts): grey headers with a note; an import
+#: ignores them (change 时间节点 instead of 原时限; 审核 and 延期 are decided in chat)
+READ_ONLY_TASK_COLUMNS = ("序号", "原时限", "延期次数", "状态", "审核状态", "最近批示", "催办次数", "更新时间")
+READ_ONLY_FILL = "D9D9D9"
+READ_ONLY_NOTE = "只读:系统记录,导入时忽略"
+REVIEW_NAMES = {"pending": "待审核", "approved": "已销号", "returned": "已退回"}
 INDICATOR_COLUMNS = [
     ("指标", 28), ("单位", 9), ("期间", 16), ("数值", 11), ("同比", 9), ("目标", 11),
     ("完成率", 9), ("序时进度差", 11), ("编号", 10),
@@ -123,6 +140,12 @@ def task_rows(session: Session, now: datetime, person: Optional[Person], which: 
     query, title = filter_tasks(session, now, person, which, arg)
     tasks = query.subquery()
     owner = aliased(Person)
+    leader = aliased(Person)
+    latest_instruction = (
+        select(Instruction.text).where(Instruction.task_id == tasks.c.id)
+        .order_by(Instruction.created_at.desc(), Instruction.id.desc())
+        .limit(1).correlate(tasks).scalar_subquery()
+    )
     latest_note = (
         select(TaskUpdate.note)
         .where(TaskUpdate.task_id == tasks.c.id, TaskUpdate.note.is_not(None))
@@ -132,11 +155,14 @@ def task_rows(session: Session, now: datetime, person: Optional[Person], which: 
     light = light_sql(now.date())
     # light_sql is written against Task's columns: apply it to the filtered rows by id
     rows = (
-        select(Task.id, Task.key, Task.category, Task.name, Task.lead_unit, Team.name, owner.name,
-               Task.deadline, Task.progress, light, latest_note, Task.last_update_at)
+        select(Task.id, Task.key, Task.category, Task.name, Task.origin, Team.name, Task.lead_unit,
+               owner.name, leader.name, Task.original_deadline, Task.deadline, Task.extension_count,
+               Task.progress, light, Task.review_status, latest_note, Task.problems, Task.next_steps,
+               latest_instruction, Task.urge_count, Task.last_update_at)
         .join(tasks, tasks.c.id == Task.id)
         .outerjoin(Team, Team.id == Task.team_id)
         .outerjoin(owner, owner.id == Task.owner_id)
+        .outerjoin(leader, leader.id == Task.leader_id)
         .order_by(Task.id)
         .execution_options(yield_per=BATCH)
     )
@@ -155,17 +181,25 @@ def export_ledger(session: Session, now: datetime, out_path: Path, person: Optio
     _setup_sheet(ws, TASK_COLUMNS)
     styles = _Styles(ws)
     _cell = styles.cell
-    ws.append([_cell(name, fill=HEADER_FILL, bold=True) for name, _ in TASK_COLUMNS])
+    ws.append([_header_cell(ws, _cell, name) for name, _ in TASK_COLUMNS])
     count = 0
-    for (_id, key, category, name, lead_unit, team, owner, deadline, progress, light, note,
+    for (_id, key, category, name, origin, team, lead_unit, owner, leader, original, deadline,
+         extensions, progress, light, review, note, problems, next_steps, instruction, urges,
          updated) in rows:
         count += 1
         ws.append([
-            count, category, name, lead_unit or team, owner,
+            count, category, name, origin, team, lead_unit, owner, leader,
+            _cell(original, number_format=DATE_FORMAT) if original else None,
             _cell(deadline, number_format=DATE_FORMAT) if deadline else None,
+            extensions or 0,
             _cell(progress / 100.0, number_format=PERCENT_FORMAT) if progress is not None else None,
             _cell(LIGHT_NAMES[light], fill=LIGHT_FILLS[light]),
+            REVIEW_NAMES.get(review or "", None),
             _cell(note, wrap=True) if note else None,
+            _cell(problems, wrap=True) if problems else None,
+            _cell(next_steps, wrap=True) if next_steps else None,
+            _cell(instruction, wrap=True) if instruction else None,
+            urges or 0,
             _cell(_naive(updated), number_format=DATETIME_FORMAT) if updated else None,
             key,
         ])
@@ -176,6 +210,21 @@ def export_ledger(session: Session, now: datetime, out_path: Path, person: Optio
     workbook.save(out_path)
     logger.info("ledger exported: %d tasks, %d indicator rows -> %s", count, indicators, out_path)
     return ExportResult(out_path, count, indicators, title)
+
+
+def _header_cell(ws, make, name: str):
+    """A header cell; the read-only ones are grey and carry a note saying so."""
+    if name not in READ_ONLY_TASK_COLUMNS:
+        return make(name, fill=HEADER_FILL, bold=True)
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Font, PatternFill
+
+    cell = WriteOnlyCell(ws, value=name)
+    cell.fill = PatternFill("solid", start_color=READ_ONLY_FILL, end_color=READ_ONLY_FILL)
+    cell.font = Font(bold=True)
+    cell.comment = Comment(READ_ONLY_NOTE, "督办助手")
+    return cell
 
 
 def _write_indicators(workbook, session: Session) -> int:
@@ -195,7 +244,7 @@ def _write_indicators(workbook, session: Session) -> int:
         ws.append([
             indicator.name, indicator.unit,
             value.period_label if value else None,
-            value.value if value else None,
+            value_cell(value.value, value.qualifier) if value else None,
             _cell(value.yoy_pct / 100.0, number_format="0.0%") if value and value.yoy_pct is not None else None,
             indicator.target if indicator.target is not None else None,
             _cell(completion / 100.0, number_format="0.0%") if completion is not None else None,

@@ -29,7 +29,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.config import LedgerConfig, LightsConfig
-from bot.models import Indicator, IndicatorValue, Person, Task, TaskUpdate
+from bot.models import (
+    ORIGINS,
+    ROLE_LEADER,
+    Indicator,
+    IndicatorValue,
+    Person,
+    Task,
+    TaskUpdate,
+    Team,
+)
 from bot.services import audit
 from bot.services.errors import InvalidInput
 from bot.services.ledger_cells import (
@@ -39,9 +48,11 @@ from bot.services.ledger_cells import (
     parse_date,
     parse_number,
     parse_percent_cell,
+    parse_value_cell,
     parse_yoy,
     period_end_of,
     row_is_empty,
+    value_cell,
 )
 from bot.services.lights import DONE, refresh_light_dates
 from bot.services.people import require_admin
@@ -69,6 +80,11 @@ TASK_HEADER_ALIASES = {
     "note": ("最新进展", "进展情况", "推进情况", "工作进展", "进展"),
     "deadline": ("时间节点", "完成时限", "完成时间", "截止时间"),
     "owner": ("责任人",),
+    "team": ("牵头专班", "责任专班", "专班"),
+    "leader": ("分管领导", "责任领导"),
+    "origin": ("来源", "事项来源"),
+    "problems": ("存在问题", "问题"),
+    "next_steps": ("下步计划", "下一步计划", "下步打算"),
 }
 INDICATOR_HEADER_ALIASES = {
     "key": ("编号",),
@@ -136,6 +152,16 @@ class _TaskChange:
     deadline: Optional[date] = None
     set_deadline: bool = False
     owner: Optional[Person] = None
+    team: Optional[Team] = None
+    leader: Optional[Person] = None
+    origin: Optional[str] = None
+    problems: Optional[str] = None
+    next_steps: Optional[str] = None
+
+    @property
+    def any(self) -> bool:
+        return bool(self.progress is not None or self.note or self.set_deadline or self.owner or self.team
+                    or self.leader or self.origin or self.problems or self.next_steps)
 
 
 @dataclass
@@ -146,6 +172,7 @@ class _IndicatorChange:
     period_end: Optional[date]
     value_row: Optional[IndicatorValue]
     value: Optional[float] = None
+    qualifier: Optional[str] = None
     set_value: bool = False
     yoy: Optional[float] = None
     set_yoy: bool = False
@@ -324,7 +351,7 @@ class _Validator:
         if self._tasks_by_key is not None:
             return
         self._tasks_by_key, self._tasks_by_name, self._tasks = {}, {}, {}
-        for task in self.session.scalars(select(Task).options(selectinload(Task.owner))):
+        for task in self.session.scalars(select(Task).options(selectinload(Task.owner), selectinload(Task.team))):
             self._tasks[task.id] = task
             self._tasks_by_key[task.key] = task.id
             self._tasks_by_name.setdefault(normalize_name(task.name), []).append(task.id)
@@ -334,6 +361,10 @@ class _Validator:
                 .order_by(TaskUpdate.task_id, TaskUpdate.created_at, TaskUpdate.id)):
             self._notes[task_id] = note
         self._people = {p.name: p for p in self.session.scalars(select(Person))}
+        self._teams: dict[str, Team] = {}
+        for team in self.session.scalars(select(Team)):
+            self._teams[team.name] = team
+            self._teams.setdefault(team.code, team)
 
     def _cell(self, sheet: Sheet, r: int, c: Optional[int]) -> tuple[Any, bool, str]:
         if c is None or c >= len(sheet.values[r]):
@@ -422,8 +453,48 @@ class _Validator:
                     ok = False
                 else:
                     change.owner = person
-            if ok and (change.progress is not None or change.note or change.set_deadline or change.owner):
+            ok = self._cycle_fields(sheet, r, cols, task, change) and ok
+            if ok and change.any:
                 self.task_changes.append(change)
+
+    def _cycle_fields(self, sheet: Sheet, r: int, cols: dict[str, int], task: Task, change: _TaskChange) -> bool:
+        """牵头专班, 分管领导, 来源, 存在问题, 下步计划: an empty cell changes nothing."""
+        ok = True
+        team_name = cell_text(self._cell(sheet, r, cols.get("team"))[0])
+        if team_name and team_name != (task.team.name if task.team else "") and team_name != "未分配":
+            team = self._teams.get(team_name)
+            if team is None:
+                self.bad(sheet, r, f"牵头专班“{team_name}”不存在")
+                ok = False
+            elif team.id != task.team_id:
+                change.team = team
+        leader_name = cell_text(self._cell(sheet, r, cols.get("leader"))[0])
+        current = self.session.get(Person, task.leader_id).name if task.leader_id else ""
+        if leader_name and leader_name != current:
+            person = self._people.get(leader_name)
+            if person is None:
+                self.bad(sheet, r, f"分管领导“{leader_name}”不在人员名单里")
+                ok = False
+            elif person.role != ROLE_LEADER:
+                self.bad(sheet, r, f"分管领导“{leader_name}”不是街道领导")
+                ok = False
+            else:
+                change.leader = person
+        origin = cell_text(self._cell(sheet, r, cols.get("origin"))[0])
+        if origin and origin != (task.origin or ""):
+            if origin not in ORIGINS:
+                self.bad(sheet, r, f"来源“{origin}”看不懂,请写:{'、'.join(ORIGINS)}")
+                ok = False
+            else:
+                change.origin = origin
+        for field_, label in (("problems", "存在问题"), ("next_steps", "下步计划")):
+            text = cell_text(self._cell(sheet, r, cols.get(field_))[0])
+            if text and len(text) > 1000:
+                self.bad(sheet, r, f"{label}太长({len(text)}字),请控制在1000字以内")
+                ok = False
+            elif text and text != (getattr(task, field_) or ""):
+                setattr(change, field_, text)
+        return ok
 
     # -- indicators
     def indicators(self, sheet: Sheet, header: int, cols: dict[str, int]) -> None:
@@ -462,13 +533,14 @@ class _Validator:
             raw, _, fmt = self._cell(sheet, r, cols.get("value"))
             if raw not in (None, "") and cell_text(raw) not in ("—", "-"):
                 try:
-                    number = parse_number(raw)
+                    number, qualifier = parse_value_cell(raw)
                 except ValueError:
-                    self.bad(sheet, r, f"数值“{cell_text(raw)}”不是数字")
+                    self.bad(sheet, r, f"数值“{cell_text(raw)}”不是数字(可带 超、近、约、预计、以上)")
                     ok = False
                 else:
-                    if value_row is None or value_row.value is None or abs(number - value_row.value) > 1e-9:
-                        change.value, change.set_value = number, True
+                    if (value_row is None or value_row.value is None or abs(number - value_row.value) > 1e-9
+                            or (qualifier or None) != (value_row.qualifier or None)):
+                        change.value, change.qualifier, change.set_value = number, qualifier, True
             raw, _, fmt = self._cell(sheet, r, cols.get("yoy"))
             if raw not in (None, "") and cell_text(raw) not in ("—", "-"):
                 try:
@@ -536,7 +608,8 @@ def read_ledger(session: Session, now: datetime, path: Path,
 
 
 def import_ledger(session: Session, now: datetime, actor: Person, path: Path, rules: LightsConfig,
-                  channel: Optional[str] = None, limits: Optional[LedgerConfig] = None) -> ImportReport:
+                  channel: Optional[str] = None, limits: Optional[LedgerConfig] = None,
+                  review_required: bool = False) -> ImportReport:
     """Validate every row, then (only if all are good) apply the changes in ``session``.
 
     The caller owns the transaction: commit on success; a report with bad rows has changed
@@ -554,8 +627,11 @@ def import_ledger(session: Session, now: datetime, actor: Person, path: Path, ru
             task.owner = change.owner
             audit.record(session, now, actor, "import", "task", task.key, before, {"owner": change.owner.name})
             report.changes.append(f"{task.name}:责任人 {before['owner'] or '无'} → {change.owner.name}")
+        _apply_cycle_fields(session, now, actor, change, report)
         if change.set_deadline:
             before = {"deadline": task.deadline}
+            if task.original_deadline is None and task.deadline is not None:
+                task.original_deadline = task.deadline  # 原时限: the date before the first move
             task.deadline = change.deadline
             refresh_light_dates(task, rules)
             audit.record(session, now, actor, "import", "task", task.key, before, {"deadline": change.deadline})
@@ -564,7 +640,7 @@ def import_ledger(session: Session, now: datetime, actor: Person, path: Path, ru
         if change.progress is not None or change.note:
             old = task.progress
             record_update(session, now, actor, task, rules, progress=change.progress, note=change.note,
-                          channel=channel or "import")
+                          channel=channel or "import", review_required=review_required)
             parts = []
             if change.progress is not None:
                 parts.append(f"进度 {fmt_number(old) + '%' if old is not None else '未报'} → "
@@ -577,6 +653,34 @@ def import_ledger(session: Session, now: datetime, actor: Person, path: Path, ru
     session.flush()
     report.applied = True
     return report
+
+
+def _apply_cycle_fields(session: Session, now: datetime, actor: Person, change: _TaskChange,
+                        report: ImportReport) -> None:
+    task = change.task
+    if change.team is not None:
+        before = task.team.name if task.team else None
+        task.team_id = change.team.id
+        task.team = change.team
+        audit.record(session, now, actor, "import", "task", task.key, {"team": before}, {"team": change.team.name})
+        report.changes.append(f"{task.name}:牵头专班 {before or '未分配'} → {change.team.name}")
+    if change.leader is not None:
+        before = session.get(Person, task.leader_id).name if task.leader_id else None
+        task.leader_id = change.leader.id
+        audit.record(session, now, actor, "import", "task", task.key, {"leader": before}, {"leader": change.leader.name})
+        report.changes.append(f"{task.name}:分管领导 {before or '无'} → {change.leader.name}")
+    if change.origin is not None:
+        before = task.origin
+        task.origin = change.origin
+        audit.record(session, now, actor, "import", "task", task.key, {"origin": before}, {"origin": change.origin})
+        report.changes.append(f"{task.name}:来源 {before or '无'} → {change.origin}")
+    for field_, label in (("problems", "存在问题"), ("next_steps", "下步计划")):
+        value = getattr(change, field_)
+        if value is not None:
+            before = getattr(task, field_)
+            setattr(task, field_, value)
+            audit.record(session, now, actor, "import", "task", task.key, {field_: before}, {field_: value})
+            report.changes.append(f"{task.name}:{label}已更新")
 
 
 def _apply_indicator(session: Session, now: datetime, actor: Person, change: _IndicatorChange,
@@ -600,8 +704,10 @@ def _apply_indicator(session: Session, now: datetime, actor: Person, change: _In
             parts.append(f"新增{change.period}")
         if change.set_value:
             if before:
-                parts.append(f"{row.period_label}数值 {fmt_number(row.value)} → {fmt_number(change.value)}")
+                parts.append(f"{row.period_label}数值 {value_cell(row.value, row.qualifier)} → "
+                             f"{value_cell(change.value, change.qualifier)}")
             row.value = change.value
+            row.qualifier = change.qualifier
         if change.set_yoy:
             if before:
                 parts.append(f"同比 {fmt_number(row.yoy_pct)}% → {fmt_number(change.yoy)}%")

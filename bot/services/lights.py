@@ -6,6 +6,8 @@ Lights (红黄绿), with thresholds from config.yaml (``lights:``):
   green   on track
   grey    no progress reported yet and nothing else to flag
   done / paused
+A task never reported counts as 0% against 序时进度: silence is never greener than an honest
+low report (a never-reported task behind by 30 points is as red as one reported 30 behind).
 序时进度 of a task is the elapsed share of its own start-to-deadline span. Because that grows
 linearly, the day a task turns yellow or red can be computed when it changes; these days are
 stored (``behind_yellow_on`` ...), so lights and lists are indexed comparisons with today.
@@ -30,6 +32,8 @@ from bot.models import (
 RED, YELLOW, GREEN, GREY, DONE, PAUSED = "red", "yellow", "green", "grey", "done", "paused"
 LIGHT_ICONS = {RED: "🔴", YELLOW: "🟡", GREEN: "🟢", GREY: "⚪", DONE: "✅", PAUSED: "⏸"}
 LIGHT_NAMES = {RED: "红灯", YELLOW: "黄灯", GREEN: "绿灯", GREY: "未报", DONE: "已完成", PAUSED: "暂停"}
+#: bumped when the rules themselves change (not only the thresholds): databases are relit once
+RULES_VERSION = 2
 LIGHT_RANK = {RED: 0, YELLOW: 1, GREY: 2, GREEN: 3, PAUSED: 4, DONE: 5}
 
 
@@ -45,13 +49,15 @@ def schedule_progress(task: Task, today: date) -> Optional[float]:
 
 
 def _behind_on(task: Task, gap_pp: float) -> Optional[date]:
-    """First day on which 序时进度 minus progress reaches ``gap_pp`` points."""
-    if task.progress is None or task.start_date is None or task.deadline is None:
+    """First day on which 序时进度 minus progress reaches ``gap_pp`` points (never reported
+    counts as 0%)."""
+    if task.start_date is None or task.deadline is None:
         return None
-    if task.deadline <= task.start_date or task.progress + gap_pp > 100:
+    progress = task.progress or 0.0
+    if task.deadline <= task.start_date or progress + gap_pp > 100:
         return None
     span = (task.deadline - task.start_date).days
-    return task.start_date + timedelta(days=math.ceil((task.progress + gap_pp) * span / 100.0))
+    return task.start_date + timedelta(days=math.ceil((progress + gap_pp) * span / 100.0))
 
 
 def refresh_light_dates(task: Task, rules: LightsConfig) -> None:
@@ -64,6 +70,13 @@ def refresh_light_dates(task: Task, rules: LightsConfig) -> None:
 
 def _red(today: date) -> ColumnElement[bool]:
     return or_(Task.deadline < today, Task.behind_red_on <= today)
+
+
+def _not_red(today: date) -> ColumnElement[bool]:
+    """NOT red, written so a NULL date counts as "not reached" (``~_red`` would be NULL there
+    and drop the row from a filter)."""
+    return and_(or_(Task.deadline.is_(None), Task.deadline >= today),
+                or_(Task.behind_red_on.is_(None), Task.behind_red_on > today))
 
 
 def _yellow(today: date) -> ColumnElement[bool]:
@@ -99,7 +112,7 @@ def light_filter(color: str, today: date) -> ColumnElement[bool]:
     if color == RED:
         return and_(active, _red(today))
     if color == YELLOW:
-        return and_(active, ~_red(today), _yellow(today))
+        return and_(active, _not_red(today), _yellow(today))
     return light_sql(today) == color
 
 
@@ -131,10 +144,11 @@ def light_of(task: Task, today: date) -> Light:
     expected = schedule_progress(task, today)
     if task.behind_red_on and task.behind_red_on <= today:
         color = RED
-    if task.progress is not None and expected is not None and expected - task.progress >= 0.05:
-        behind = expected - task.progress
+    if expected is not None and expected - (task.progress or 0.0) >= 0.05:
+        behind = expected - (task.progress or 0.0)
         if (task.behind_yellow_on and task.behind_yellow_on <= today) or color == RED:
-            reasons.append(f"慢于序时进度{behind:.0f}个百分点")
+            never = "未报进度," if task.progress is None else ""
+            reasons.append(f"{never}慢于序时进度{behind:.0f}个百分点")
     if color is None and (
         (task.behind_yellow_on and task.behind_yellow_on <= today)
         or (task.due_soon_on and task.due_soon_on <= today)

@@ -2,7 +2,8 @@
 
 ``weekly_brief(session, now, config)`` is a pure data function (the reminders' weekly job,
 ``jobs/outbox.py``, and /brief both call it; the job renders the picture at send time): lights by team, tasks that turned red during the past week, tasks due
-in the week ahead, and indicators updated during the past week. ``.as_text()`` is a short
+in the week ahead, indicators updated during the past week, and the top and bottom of the
+专班 ranking (bot.services.ranking). ``.as_text()`` is a short
 markdown-ish card for WeCom and the console; ``bot.services.charts.render_brief`` draws it.
 
 "Turned red this week": a task red today whose red started within the past 7 days. A task
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from bot.config import Config
 from bot.models import STATUS_ACTIVE, Indicator, IndicatorValue, Task, Team
+from bot.services import ranking
 from bot.services.indicators import fmt_value
 from bot.services.lights import (
     DONE,
@@ -85,6 +87,9 @@ class WeeklyBrief:
     turned_red: list[TaskItem] = field(default_factory=list)
     due_next: list[TaskItem] = field(default_factory=list)
     indicators: list[IndicatorItem] = field(default_factory=list)
+    #: the 专班 ranking (best first) and how many to name at each end
+    ranking: list[ranking.TeamScore] = field(default_factory=list)
+    ranking_top: int = 3
 
     @property
     def totals(self) -> dict[str, int]:
@@ -126,7 +131,21 @@ class WeeklyBrief:
             lines += [f"- {item.line()}" for item in items[:LIST_LIMIT]]
             if len(items) > LIST_LIMIT:
                 lines.append(f"- ……等{len(items)}项")
+        lines += self.ranking_lines()
         return "\n".join(lines)
+
+    def ranking_lines(self) -> list[str]:
+        """The top and the bottom of the 专班 ranking (the whole table is /rank)."""
+        n = self.ranking_top
+        if not self.ranking or not n:
+            return []
+        def names(scores):
+            return "、".join(f"{s.rank}.{s.name}{s.score:.1f}" for s in scores)
+        lines = [f"【专班排名({len(self.ranking)}个)】", f"前{min(n, len(self.ranking))}:{names(self.ranking[:n])}"]
+        bottom = [s for s in self.ranking[-n:] if s.rank > n]
+        if bottom:
+            lines.append(f"后{len(bottom)}:{names(bottom)}")
+        return lines
 
 
 def weekly_brief(session: Session, now: datetime, config: Config) -> WeeklyBrief:
@@ -136,6 +155,8 @@ def weekly_brief(session: Session, now: datetime, config: Config) -> WeeklyBrief
     brief = WeeklyBrief(office=config.office, start=start, end=today,
                         due_from=today + timedelta(days=1), due_to=today + timedelta(days=7))
     light = light_sql(today)
+    brief.ranking = ranking.compute(session, now, config.ranking)
+    brief.ranking_top = config.ranking.brief_top
 
     teams = {team.id: team.name for team in session.scalars(select(Team).order_by(Team.id))}
     counts: dict[Optional[int], dict[str, int]] = {}

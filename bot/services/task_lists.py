@@ -265,6 +265,9 @@ def parse_list_filter(session: Session, args: str) -> tuple[str, Optional[str]]:
         return "all", None
     if word in LIST_WORDS:
         return LIST_WORDS[word], None
+    days = word.rstrip("天")
+    if days.isdigit():  # "/tasks 30": due within 30 days, like /due 30
+        return "due", days
     if find_team(session, word):
         return "team", word
     categories = {c for (c,) in session.execute(select(Task.category).distinct())}

@@ -19,7 +19,7 @@ from bot.models import (
     TaskUpdate,
     Team,
 )
-from bot.services import audit
+from bot.services import audit, review
 from bot.services.errors import InvalidInput, NeedsConfirmation, NotFound
 from bot.services.lights import refresh_light_dates
 from bot.services.lookup import KIND_TASK, NAMES
@@ -82,7 +82,10 @@ def find_task(session: Session, text: str, for_card: bool = False) -> Task:
 class UpdateResult:
     task: Task
     update: TaskUpdate
+    #: the task was closed by this report (100% without review, see ``workflow.review_required``)
     completed: bool
+    #: this report's 100% now waits for the team lead's review (待审核)
+    pending_review: bool = False
 
 
 def record_update(
@@ -101,6 +104,7 @@ def record_update(
     confirm_lower: bool = False,
     problems: Optional[str] = None,
     next_steps: Optional[str] = None,
+    review_required: bool = False,
 ) -> UpdateResult:
     """Log one progress report (append-only) and move the task's card and light.
 
@@ -108,6 +112,9 @@ def record_update(
     when the progress goes down (call again with ``confirm_lower=True``), and
     PermissionDenied when the person may not update this task. ``source_ref`` is unique in
     the database, so the same incoming message can never be logged twice.
+
+    With ``review_required`` (config ``workflow.review_required``) a 100% report does not
+    close the task: it becomes 待审核 and the reviewers are asked (bot.services.review).
     """
     require_can_update(person, task)
     note = (note or "").strip() or None
@@ -151,18 +158,26 @@ def record_update(
         task.problems = problems
     if next_steps is not None:
         task.next_steps = next_steps
-    completed = progress is not None and progress >= 100 and task.status != STATUS_DONE
+    reached = progress is not None and progress >= 100 and task.status != STATUS_DONE
+    completed = reached and not review_required
+    pending_review = reached and review_required and task.review_status != review.PENDING
     if completed:
         task.status = STATUS_DONE
     elif progress is not None and progress < 100 and task.status == STATUS_DONE:
         task.status = STATUS_ACTIVE
+        if task.review_status == review.APPROVED:
+            task.review_status = None
+    if progress is not None and progress < 100 and task.review_status == review.PENDING:
+        review.withdraw(session, now, person, task)
     task.last_update_at = now
     task.last_activity_at = now
     refresh_light_dates(task, rules)
     audit.record(session, now, person, "update", "task", task.key, before,
                  {"progress": task.progress, "status": task.status, "note": note,
                   "milestone": milestone.name if milestone else None})
-    return UpdateResult(task, update, completed)
+    if pending_review:
+        review.submit(session, now, person, task, note)
+    return UpdateResult(task, update, completed, pending_review)
 
 
 def find_milestone(task: Task, text: str) -> Optional[Milestone]:

@@ -1,6 +1,6 @@
 """Chat memory for the understanding layer: last list, last topic, last buttons.
 
-Revision ID: 0003_nlu
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-30 02:40:00
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = '0003_nlu'
+revision: str = '0003'
 down_revision: Union[str, None] = '0002'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
