@@ -28,6 +28,12 @@ class Cb(StrEnum):
     SNOOZE = "sz"         # snooze a pushed reminder: outbox id, 1h | am
     EXTEND = "ex"         # ask for an extension: task id, milestone id (0 = the task)
     DECIDE = "ea"         # decide an extension request: request id, y | n
+    SIGN = "sg"           # 签收 a task assigned to me: task id
+    ASSIGN = "as"         # confirm or cancel a pending 交办 / 分解: dialogue id, y | n | origin word
+    URGE = "ug"           # 催办 a task: task id
+    TIMELINE = "tl"       # a task's timeline page: task id, page
+    INSTRUCT = "is"       # write a 批示 on a task (one-step dialogue): task id
+    FEEDBACK = "fb"       # answer a 批示 with a 反馈 (one-step dialogue): task id
 
 
 class PushAction(StrEnum):
@@ -39,6 +45,9 @@ class PushAction(StrEnum):
     SNOOZE = "snooze"
     APPROVE = "approve"   # approve:<request>
     REFUSE = "refuse"     # refuse:<request>
+    SIGN = "sign"         # sign:<task>
+    FEEDBACK = "feedback"  # feedback:<task>
+    TIMELINE = "timeline"  # timeline:<task>
 
 
 LABELS: dict[str, str] = {
@@ -47,6 +56,9 @@ LABELS: dict[str, str] = {
     PushAction.TASK: "看事项",
     PushAction.APPROVE: "同意延期",
     PushAction.REFUSE: "不同意",
+    PushAction.SIGN: "签收",
+    PushAction.FEEDBACK: "反馈",
+    PushAction.TIMELINE: "时间轴",
 }
 SNOOZE_LABELS = {"1h": "1小时后提醒", "am": "明早提醒"}
 
@@ -78,4 +90,10 @@ def push_buttons(actions: Sequence[str], sign: Signer, task_id: Optional[int],
             row.append(Button(LABELS[PushAction.APPROVE], sign(Cb.DECIDE, arg, "y")))
         elif name == PushAction.REFUSE:
             row.append(Button(LABELS[PushAction.REFUSE], sign(Cb.DECIDE, arg, "n")))
+        elif name == PushAction.SIGN:
+            row.append(Button(LABELS[PushAction.SIGN], sign(Cb.SIGN, arg)))
+        elif name == PushAction.FEEDBACK:
+            row.append(Button(LABELS[PushAction.FEEDBACK], sign(Cb.FEEDBACK, arg)))
+        elif name == PushAction.TIMELINE:
+            row.append(Button(LABELS[PushAction.TIMELINE], sign(Cb.TIMELINE, arg, 1)))
     return [row[i:i + 2] for i in range(0, len(row), 2)]

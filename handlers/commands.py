@@ -14,7 +14,7 @@ from bot.services.errors import InvalidInput, NotFound
 from bot.services.lookup import KIND_INDICATOR, NAMES
 from bot.services.people import role_label
 from bot.services.text import nfkc
-from handlers import flows, render
+from handlers import cycle, flows, render
 from handlers.context import Ctx
 
 SOURCE_WORDS = ("出处", "来源", "原文")
@@ -87,11 +87,8 @@ def indicator_reply(ctx: Ctx, indicator: Indicator, with_source: bool = False,
 
 
 def task_reply(ctx: Ctx, task: Task, prefix: str = "") -> Reply:
-    text = render.task_card(ctx.session, task, ctx.now)
-    buttons = []
-    if ctx.person and people_service.can_update(ctx.person, task) and task.status != "done":
-        buttons.append([ctx.button("报进展", "u", task.id)])
-    return Reply(prefix + text, buttons=buttons)
+    """The task card and the buttons this person may press (handlers.cycle.card)."""
+    return cycle.card(ctx, task, prefix)
 
 
 def cmd_kpi(ctx: Ctx, args: str) -> Reply:
@@ -212,7 +209,7 @@ def parse_update(ctx: Ctx, args: str) -> tuple[Task, Optional[float], Optional[s
 
 
 def cmd_update(ctx: Ctx, args: str) -> Reply:
-    """/update 事项 65% 进展说明 — 报进展;只发“报进展”则一步步引导"""
+    """/update 事项 65% 进展说明 [问题:…] [下步:…] — 报进展;只发“报进展”则一步步引导"""
     if not args.strip():
         return flows.start_guided(ctx)
     task, progress, note = parse_update(ctx, args)
@@ -225,9 +222,11 @@ def cmd_update(ctx: Ctx, args: str) -> Reply:
                 names = "、".join(m.name for m in task.milestones) or "无"
                 raise InvalidInput(f"“{task.name}”没有节点“{found.group('name')}”。已有节点:{names}")
             note = (note[: found.start()] + note[found.end():]).strip() or None
+    note, problems, next_steps = task_service.split_problems(note)
     photo = next((a for a in ctx.msg.attachments if a.kind == "photo"), None)  # a photo's caption
     return flows.submit_update(ctx, task, progress, note, milestone_id=milestone.id if milestone else None,
-                               photo={"file_id": photo.file_id, "local_path": photo.local_path} if photo else None)
+                               photo={"file_id": photo.file_id, "local_path": photo.local_path} if photo else None,
+                               problems=problems, next_steps=next_steps)
 
 
 def cmd_cancel(ctx: Ctx, args: str) -> Reply:

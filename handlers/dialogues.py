@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 from bot.messages import Reply
 from bot.models import Conversation
-from handlers import flows, reminders
+from handlers import cycle, flows, reminders
 from handlers.context import Ctx
 
 Step = Callable[[Ctx, Conversation, str], Optional[Reply]]
@@ -20,6 +20,9 @@ DIALOGUES: dict[str, Step] = {
     "guided": flows.continue_guided,      # 报进展: task → progress → note/photo → confirm
     "confirm": flows.continue_confirm,    # /update with a lower progress: 确定 or 取消
     "extend": reminders.continue_extend,  # 申请延期: task → new date → reason
+    "assign": cycle.continue_assign,      # 交办: cycle.ASSIGN_STEPS (name → team → owner → deadline → 节点 → 来源) → 确定
+    "instruct": cycle.continue_instruct,  # 批示: the text
+    "feedback": cycle.continue_feedback,  # 反馈: the text
 }
 
 
