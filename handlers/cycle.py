@@ -48,15 +48,15 @@ def split_task(ctx: Ctx, text: str, usage: str) -> tuple[Task, str]:
     tokens = nfkc(text).split()
     if not tokens:
         raise InvalidInput(usage)
+    first: Optional[NotFound] = None
     for cut in range(1, len(tokens) + 1):
         try:
             task = task_service.find_task(ctx.session, " ".join(tokens[:cut]), for_card=True)
-        except NotFound:
-            if cut == len(tokens):
-                raise
+        except NotFound as error:
+            first = first or error
             continue
         return task, " ".join(tokens[cut:])
-    raise InvalidInput(usage)  # pragma: no cover
+    raise first  # what the first word alone found (or not): it names the task
 
 
 def card(ctx: Ctx, task: Task, prefix: str = "") -> Reply:

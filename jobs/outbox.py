@@ -171,7 +171,7 @@ class ReminderRunner:
     def render(self, row: OutboxMessage, late: bool) -> Reply:
         payload = row.payload or {}
         text = payload.get("text", "")
-        if late and row.kind not in ("admin", "extension"):
+        if late and row.kind not in reminder_rules.DIRECT_KINDS:
             text = "(补发)" + text
         buttons = push_buttons(payload.get("actions", []), self.app.sign, row.task_id, row.id)
         return Reply(text, buttons=buttons)

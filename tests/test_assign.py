@@ -10,7 +10,15 @@ from sqlalchemy import func, select
 
 from bot.clock import parse_now
 from bot.config import PROJECT_ROOT
-from bot.models import AuditEntry, Conversation, Milestone, OutboxMessage, Person, Task, TaskEvent
+from bot.models import (
+    AuditEntry,
+    Conversation,
+    Milestone,
+    OutboxMessage,
+    Person,
+    Task,
+    TaskEvent,
+)
 from tests.conftest import Chat
 from tests.test_reminders import runner_for
 

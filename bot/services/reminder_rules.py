@@ -78,6 +78,9 @@ ROBOT_CHANNEL = "wecom_robot"
 # kinds a muted person does not get (extension decisions and admin notices still arrive)
 MUTABLE_KINDS = {"deadline", "milestone", "stale", "digest", "brief", "escalation", "snooze"}
 DIGEST_KINDS = {"digest", "brief", ROBOT_DIGEST}
+#: messages people's actions push at once (not scheduled occasions): never marked "(补发)",
+#: also when quiet hours held them back
+DIRECT_KINDS = {"admin", "extension", "assign", "signed", "instruction", "feedback", "urge"}
 SNOOZABLE_KINDS = {"deadline", "milestone", "stale", "escalation", "snooze"}
 
 
