@@ -18,6 +18,7 @@ from bot.models import (
     Person,
     Task,
     TaskEvent,
+    Team,
 )
 from tests.conftest import Chat
 from tests.test_reminders import runner_for
@@ -127,7 +128,6 @@ def test_guided_assign_on_a_channel_without_buttons(app):
 
 
 def _team_names(app):
-    from bot.models import Team
     with app.sessions() as session:
         return list(session.scalars(select(Team.name).order_by(Team.id)))
 

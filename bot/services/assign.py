@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Optional
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from bot.buttons import PushAction, push_action
@@ -433,8 +433,13 @@ class Rollup:
     average: Optional[float]
 
 
+_HAS_CHILDREN = select(Task.id).where(Task.parent_id == bindparam("parent_id")).limit(1)  # built once
+
+
 def rollup(session: Session, parent: Task, today: date) -> Optional[Rollup]:
     """The sub-tasks of a parent: counts by status and light, average progress (one query)."""
+    if session.scalar(_HAS_CHILDREN, {"parent_id": parent.id}) is None:
+        return None  # most tasks: one indexed probe, no grouping
     light = light_sql(today)
     rows = session.execute(select(Task.status, light, func.count(), func.avg(func.coalesce(Task.progress, 0)))
                            .where(Task.parent_id == parent.id).group_by(Task.status, light)).all()

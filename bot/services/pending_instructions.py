@@ -8,16 +8,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.models import Instruction, Person, Task, Team
 
+# built once with a bound parameter: every task card runs it
+_OPEN = (select(Instruction).where(Instruction.task_id == bindparam("task_id"), Instruction.answered_at.is_(None))
+         .order_by(Instruction.created_at, Instruction.id))
+
 
 def open_instructions(session: Session, task: Task) -> list[Instruction]:
-    """Unanswered 批示 on a task, oldest first."""
-    return list(session.scalars(select(Instruction).where(
-        Instruction.task_id == task.id, Instruction.answered_at.is_(None)).order_by(Instruction.created_at, Instruction.id)))
+    """Unanswered 批示 on a task, oldest first (the ``ix_instructions_open`` index)."""
+    return list(session.scalars(_OPEN, {"task_id": task.id}))
 
 
 def open_by_team(session: Session, team_ids: list[int]) -> dict[int, list[tuple[str, str, datetime]]]:
