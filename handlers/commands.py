@@ -4,12 +4,15 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from bot.buttons import Cb
 from bot.messages import GROUP, Reply
 from bot.models import Indicator, Task
+from bot.permissions import Action, allowed
 from bot.services import indicators as indicator_service
 from bot.services import people as people_service
 from bot.services import task_lists
 from bot.services import tasks as task_service
+from bot.services import urge as urge_service
 from bot.services.errors import InvalidInput, NotFound
 from bot.services.lookup import KIND_INDICATOR, NAMES
 from bot.services.people import role_label
@@ -18,6 +21,8 @@ from handlers import cycle, flows, render
 from handlers.context import Ctx
 
 SOURCE_WORDS = ("出处", "来源", "原文")
+#: lists whose rows carry a [催办] button for team leads and leaders
+URGE_LISTS = ("red", "overdue")
 
 
 def cmd_start(ctx: Ctx, args: str) -> Reply:
@@ -128,6 +133,11 @@ def list_reply(ctx: Ctx, which: str, arg: Optional[str], page: int = 1, edit: bo
     buttons = []
     if ctx.msg.buttons_supported:
         buttons = [[ctx.button(f"{light.icon}{t.name[:12]}", "t", t.id)] for t, light in result.rows]
+        if which in URGE_LISTS and allowed(ctx.person, Action.URGE):
+            # red and overdue lists: a [催办] next to each row the person may urge
+            for row, (t, _light) in zip(buttons, result.rows):
+                if urge_service.worth_a_button(ctx.person, t):
+                    row.append(ctx.button("催办", Cb.URGE, t.id))
         nav = []
         if result.page > 1:
             nav.append(ctx.button("上一页", "l", which, arg or "", result.page - 1))

@@ -103,3 +103,23 @@ def test_urge_inside_quiet_hours_arrives_after_them(app):
     [(who, reply)] = [(who, r) for who, r in rec.sent if "📣 催办" in r.text]
     assert who == "王干部" and reply.text.startswith("📣 催办(李组长,第1次)")
     assert [b.label for row in reply.buttons for b in row] == ["报进展", "看事项"]
+
+
+def test_urge_from_a_red_list_row(app, chat_as):
+    app.clock.set(parse_now("2026-01-05T10:00"))  # the second-half targets are overdue
+    with app.sessions.begin() as session:
+        wang = session.scalar(select(Person).where(Person.name == "王干部"))
+        for task in session.scalars(select(Task).where(Task.team_id == wang.team_id)):
+            task.owner_id = wang.id
+    li = chat_as("李组长")
+    listing = li.replies("/tasks overdue")
+    rows = [[b.label for b in row] for row in listing[0].buttons]
+    urgeable = [row for row in rows if row[-1] == "催办"]
+    assert urgeable and all(len(row) == 2 for row in urgeable)
+    with app.sessions() as session:
+        own = {t.name[:12] for t in session.scalars(select(Task).where(Task.team.has(code="xm1")))}
+    assert all(row[0][1:] in own for row in urgeable)  # only his own team's rows
+    answer = li.press("催办", listing)[0].text
+    assert answer.startswith("📣 已催办:") and "(第1次催办)" in answer
+    # a cadre's list has no [催办]
+    assert all(b.label != "催办" for row in chat_as("王干部").replies("/tasks overdue")[0].buttons for b in row)

@@ -29,6 +29,16 @@ def can_urge(person: Person, task: Task) -> bool:
     return person.role == ROLE_TEAM_LEAD and person.team_id is not None and person.team_id == task.team_id
 
 
+def worth_a_button(person: Person, task: Task) -> bool:
+    """For list rows: may urge, and the push would reach someone else (an owner who is not
+    the person; without an owner, the team lead — not when the person is that lead)."""
+    if not can_urge(person, task):
+        return False
+    if task.owner_id is not None:
+        return task.owner_id != person.id
+    return person.role != ROLE_TEAM_LEAD
+
+
 def urge(session: Session, now: datetime, person: Person, task: Task, words: str = "") -> Person:
     """催办 the task's owner (or team lead); returns who was urged."""
     words = (words or "").strip()
