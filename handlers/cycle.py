@@ -97,7 +97,7 @@ def _summary(ctx: Ctx, conv: Conversation, title: str, body: str) -> Reply:
 def cmd_assign(ctx: Ctx, args: str) -> Reply:
     """/assign 名称 专班 [责任人] 时间节点 [来源] — 交办新事项;只发“交办”则一步步填写"""
     if not args.strip():
-        conv = ctx.start_conversation(ASSIGN_FLOW, ASSIGN_STEPS[0][0], {"spec": {}})
+        ctx.start_conversation(ASSIGN_FLOW, ASSIGN_STEPS[0][0], {"spec": {}})
         return Reply("交办新事项。" + ASSIGN_STEPS[0][1])
     spec = assign_service.parse_assign(ctx.session, args, ctx.now, _calendar(ctx))
     assign_service.check_spec(ctx.session, spec, ctx.now.date())
