@@ -44,8 +44,13 @@ def _calendar(ctx: Ctx):
 
 
 def split_task(ctx: Ctx, text: str, usage: str) -> tuple[Task, str]:
-    """The task named by the shortest leading words, and the rest of the text."""
-    tokens = nfkc(text).split()
+    """The task named by the shortest leading words, and the rest of the text.
+    A colon right after the name also ends it: "批示 纳图电气:本月底前完成主体封顶"."""
+    text = nfkc(text).strip()
+    head, colon, rest = text.partition(":")
+    if colon and head and " " not in head and rest.strip():
+        text = f"{head} {rest.strip()}"
+    tokens = text.split()
     if not tokens:
         raise InvalidInput(usage)
     first: Optional[NotFound] = None

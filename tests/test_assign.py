@@ -308,3 +308,10 @@ def test_console_assign_then_sign(tmp_path):
     assert "> 签收 老旧小区改造\n✅ 已签收:老旧小区改造" in out
     assert "“老旧小区改造”已由王干部于07-15 09:00签收,不用再签。" in out
     assert "签收:王干部今天09:00" in out
+
+
+def test_commas_separate_the_parts(app, chat_as):
+    zhang = chat_as("张主任")
+    assert zhang.say("交办 暑期学生安全宣传,招商一专班,赵干部,2025-07-31") == (
+        "请确认交办:\n📌 暑期学生安全宣传\n牵头专班:招商一专班  责任人:赵干部\n时间节点:2025-07-31\n"
+        "回复“确定”交办,“取消”放弃。")

@@ -121,3 +121,9 @@ def test_open_instruction_in_the_digest_and_the_brief_until_answered(app, chat_a
         digest = digests.digest_text(session, now, team)
         brief = reports.weekly_brief(session, now, app.config).as_text()
     assert "待反馈批示" not in digest and "待反馈批示" not in brief
+
+
+def test_a_colon_after_the_task_name(app, chat_as):
+    assert chat_as("张主任").say("批示 纳图电气:本月底前完成主体封顶").startswith("✅ 批示已记录:纳图电气")
+    with app.sessions() as session:
+        assert session.scalar(select(Instruction.text)) == "本月底前完成主体封顶"

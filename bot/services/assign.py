@@ -154,7 +154,7 @@ def parse_assign(session: Session, text: str, now: datetime,
                  calendar: Optional[WorkCalendar] = None) -> AssignSpec:
     """One line: ``名称 专班 [责任人] 截止 [来源] [节点:名称@日期 ...]``, in any order after the
     name; ``专班:…``/``责任人:…``/``截止:…``/``来源:…`` spell a part out."""
-    tokens = nfkc(text).split()
+    tokens = nfkc(text).replace(",", " ").replace(",", " ").split()
     if not tokens:
         raise InvalidInput("请写:/assign 事项名称 牵头专班 [责任人] 时间节点 [来源]\n"
                            "例如:/assign 老旧小区改造 项目二专班 王干部 2026-03-31 会议\n"
