@@ -32,6 +32,12 @@ class Cb(StrEnum):
     PROPOSE = "pp"        # a proposed update in words: dialogue id, ok | edit | no | pick, task id
     DROP = "dd"           # a command typed inside a dialogue: dialogue id, y (drop the draft) | n
     REVIEW = "rv"         # 办结审核: task id, y (通过) | n (退回: asks the reason)
+    SIGN = "sg"           # 签收 a task assigned to me: task id
+    ASSIGN = "as"         # confirm or cancel a pending 交办 / 分解: dialogue id, y | n | origin word
+    URGE = "ug"           # 催办 a task: task id
+    TIMELINE = "tl"       # a task's timeline page: task id, page
+    INSTRUCT = "is"       # write a 批示 on a task (one-step dialogue): task id
+    FEEDBACK = "fb"       # answer a 批示 with a 反馈 (one-step dialogue): task id
 
 
 #: what to send instead of an expired button, per code ("按钮已过期,请发 … 重新操作。")
@@ -51,6 +57,12 @@ EXPIRED_HINTS: dict[str, str] = {
     Cb.PROPOSE: "/update 事项 进度",
     Cb.DROP: "/cancel",
     Cb.REVIEW: "/approve_done 事项 或 /return 事项 理由",
+    Cb.SIGN: "/sign 事项",
+    Cb.ASSIGN: "交办",
+    Cb.URGE: "/urge 事项",
+    Cb.TIMELINE: "/timeline 事项",
+    Cb.INSTRUCT: "/instruct 事项 内容",
+    Cb.FEEDBACK: "/feedback 事项 内容",
 }
 
 
@@ -65,6 +77,9 @@ class PushAction(StrEnum):
     REFUSE = "refuse"     # refuse:<request>
     PASS = "pass"         # pass:<task> — 审核通过
     RETURN = "return"     # return:<task> — 退回 (asks the reason)
+    SIGN = "sign"         # sign:<task>
+    FEEDBACK = "feedback"  # feedback:<task>
+    TIMELINE = "timeline"  # timeline:<task>
 
 
 LABELS: dict[str, str] = {
@@ -75,6 +90,9 @@ LABELS: dict[str, str] = {
     PushAction.REFUSE: "不同意",
     PushAction.PASS: "通过",
     PushAction.RETURN: "退回",
+    PushAction.SIGN: "签收",
+    PushAction.FEEDBACK: "反馈",
+    PushAction.TIMELINE: "时间轴",
 }
 SNOOZE_LABELS = {"1h": "1小时后提醒", "am": "明早提醒"}
 
@@ -110,4 +128,10 @@ def push_buttons(actions: Sequence[str], sign: Signer, task_id: Optional[int],
             row.append(Button(LABELS[PushAction.PASS], sign(Cb.REVIEW, arg, "y")))
         elif name == PushAction.RETURN:
             row.append(Button(LABELS[PushAction.RETURN], sign(Cb.REVIEW, arg, "n")))
+        elif name == PushAction.SIGN:
+            row.append(Button(LABELS[PushAction.SIGN], sign(Cb.SIGN, arg)))
+        elif name == PushAction.FEEDBACK:
+            row.append(Button(LABELS[PushAction.FEEDBACK], sign(Cb.FEEDBACK, arg)))
+        elif name == PushAction.TIMELINE:
+            row.append(Button(LABELS[PushAction.TIMELINE], sign(Cb.TIMELINE, arg, 1)))
     return [row[i:i + 2] for i in range(0, len(row), 2)]

@@ -93,6 +93,12 @@ class OutboxKind(StrEnum):
     EXTENSION = "extension"
     REVIEW = "review"
     ADMIN = "admin"
+    ASSIGN = "assign"          # 交办: to the owner and the team lead, with [签收]
+    SIGNED = "signed"          # 签收: to the 交办人
+    UNSIGNED = "unsigned"      # not signed within the limit: to the 交办人 and the team lead
+    INSTRUCTION = "instruction"  # 批示: to the owner and the team lead, with [反馈]
+    FEEDBACK = "feedback"      # 反馈: to the leader who wrote the 批示
+    URGE = "urge"              # 催办: to the owner (the team lead when no owner)
 
 
 #: 来源 of a task (交办 in chat, ledger column 来源)

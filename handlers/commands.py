@@ -5,21 +5,26 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
+from bot.buttons import Cb
 from bot.messages import GROUP, Reply
 from bot.models import Indicator, Task
 from bot.numerals import parse_progress, strip_span
+from bot.permissions import Action, allowed
 from bot.services import indicators as indicator_service
 from bot.services import people as people_service
-from bot.services import review, task_lists
+from bot.services import task_lists
 from bot.services import tasks as task_service
+from bot.services import urge as urge_service
 from bot.services.errors import InvalidInput, NotFound
 from bot.services.lookup import KIND_INDICATOR, KIND_TASK, NAMES
 from bot.services.people import role_label
 from bot.services.text import nfkc
-from handlers import flows, nlu_text, proposals, render
+from handlers import cycle, flows, nlu_text, proposals, render
 from handlers.context import Ctx
 
 SOURCE_WORDS = ("出处", "来源", "原文")
+#: lists whose rows carry a [催办] button for team leads and leaders
+URGE_LISTS = ("red", "overdue")
 
 
 def cmd_start(ctx: Ctx, args: str) -> Reply:
@@ -91,14 +96,8 @@ def indicator_reply(ctx: Ctx, indicator: Indicator, with_source: bool = False,
 
 
 def task_reply(ctx: Ctx, task: Task, prefix: str = "") -> Reply:
-    text = render.task_card(ctx.session, task, ctx.now)
-    buttons = []
-    if ctx.person and people_service.can_update(ctx.person, task) and task.status != "done":
-        buttons.append([ctx.button("报进展", "u", task.id)])
-    if (ctx.person and task.review_status == review.PENDING
-            and review.can_review(ctx.session, ctx.person, task)):
-        buttons.append([ctx.button("通过", "rv", task.id, "y"), ctx.button("退回", "rv", task.id, "n")])
-    return Reply(prefix + text, buttons=buttons)
+    """The task card and the buttons this person may press (handlers.cycle.card)."""
+    return cycle.card(ctx, task, prefix)
 
 
 def cmd_kpi(ctx: Ctx, args: str) -> Reply:
@@ -142,6 +141,11 @@ def list_reply(ctx: Ctx, which: str, arg: Optional[str], page: int = 1, edit: bo
     buttons = []
     if ctx.msg.buttons_supported:
         buttons = [[ctx.button(f"{light.icon}{t.name[:12]}", "t", t.id)] for t, light in result.rows]
+        if which in URGE_LISTS and allowed(ctx.person, Action.URGE):
+            # red and overdue lists: a [催办] next to each row the person may urge
+            for row, (t, _light) in zip(buttons, result.rows):
+                if urge_service.worth_a_button(ctx.person, t):
+                    row.append(ctx.button("催办", Cb.URGE, t.id))
         nav = []
         if result.page > 1:
             nav.append(ctx.button("上一页", "l", which, arg or "", result.page - 1))
@@ -297,7 +301,7 @@ def parse_figure(task_names: list[str], rest: str) -> tuple[Optional[float], Opt
 
 
 def cmd_update(ctx: Ctx, args: str) -> Reply:
-    """/update 事项 65% 进展说明 — 报进展;只发“报进展”则一步步引导"""
+    """/update 事项 65% 进展说明 [问题:…] [下步:…] — 报进展;只发“报进展”则一步步引导"""
     if not args.strip():
         return flows.start_guided(ctx)
     target = update_target(ctx, nfkc(args).strip())
@@ -321,8 +325,8 @@ def cmd_update(ctx: Ctx, args: str) -> Reply:
                 names = "、".join(m.name for m in task.milestones) or "无"
                 raise InvalidInput(f"“{task.name}”没有节点“{found.group('name')}”。已有节点:{names}")
             note = (note[: found.start()] + note[found.end():]).strip() or None
+    note, problems, next_steps = task_service.split_problems(note)
     photo = next((a for a in ctx.msg.attachments if a.kind == "photo"), None)  # a photo's caption
-    note, problems, next_steps = nlu_text.split_note(note) if note else (None, None, None)
     return flows.submit_update(ctx, task, progress, note, milestone_id=milestone.id if milestone else None,
                                photo={"file_id": photo.file_id, "local_path": photo.local_path} if photo else None,
                                problems=problems, next_steps=next_steps)

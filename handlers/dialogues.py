@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 from bot.messages import Reply
 from bot.models import Conversation
-from handlers import flows, proposals, reminders, reviews
+from handlers import cycle, flows, proposals, reminders, reviews
 from handlers.context import Ctx
 
 Step = Callable[[Ctx, Conversation, str], Optional[Reply]]
@@ -22,10 +22,13 @@ DIALOGUES: dict[str, Step] = {
     "extend": reminders.continue_extend,  # 申请延期: task → new date → reason
     "propose": proposals.continue_propose,  # a report in words: 确定 / 改一下 / 取消
     reviews.FLOW: reviews.continue_return,   # [退回]: the reason
+    "assign": cycle.continue_assign,      # 交办: cycle.ASSIGN_STEPS (name → team → owner → deadline → 节点 → 来源) → 确定
+    "instruct": cycle.continue_instruct,  # 批示: the text
+    "feedback": cycle.continue_feedback,  # 反馈: the text
 }
 
 NAMES = {"guided": "进展填报", "confirm": "进展确认", "extend": "延期申请", "propose": "进展草稿",
-         reviews.FLOW: "退回理由"}
+         reviews.FLOW: "退回理由", "assign": "交办", "instruct": "批示", "feedback": "反馈"}
 
 
 def describe(conv: Conversation) -> str:

@@ -2,7 +2,8 @@
 
 - ``confirm``: a progress lower than the last report waits for 确定 / 取消.
 - ``guided``: 报进展 step by step — pick a task, type the percentage, type a note or send a
-  photo, confirm. A restart in the middle loses nothing; /cancel or 取消 stops at any step.
+  photo, confirm. The confirm step asks for 存在问题 / 下步计划 (skippable: "问题:…",
+  "下步:…" add them, 确定 submits without), and a note may carry them inline. A restart in the middle loses nothing; /cancel or 取消 stops at any step.
 - ``choices``: numbered choices on channels without buttons (see handlers.core).
 - ``extend``: 申请延期 — new date, then reason (handlers.reminders.continue_extend).
 """
@@ -16,7 +17,8 @@ from bot.services import people as people_service
 from bot.services import task_lists
 from bot.services import tasks as task_service
 from bot.services.errors import NeedsConfirmation
-from bot.services.text import fmt_number, parse_percent
+from bot.services.pending_instructions import open_instructions
+from bot.services.text import clip, fmt_number, parse_percent
 from handlers import render
 from handlers.context import Ctx
 
@@ -42,13 +44,18 @@ def submit_update(ctx: Ctx, task: Task, progress: Optional[float], note: Optiona
             next_steps=next_steps, review_required=ctx.app.config.workflow.review_required)
     except NeedsConfirmation as question:
         data = {"task_id": task.id, "progress": progress, "note": note,
-                "milestone_id": milestone_id, "photo": photo}
+                "milestone_id": milestone_id, "photo": photo,
+                "problems": problems, "next_steps": next_steps}
         ctx.start_conversation("confirm", "lower", data)
         return Reply(question.message + "\n回复“确定”提交,“取消”放弃。",
                      buttons=[[ctx.button("确定", "c", "yes"), ctx.button("取消", "c", "no")]])
     ctx.end_conversation()
-    return Reply(render.update_receipt(task, result.update, ctx.now, result.completed,
-                                       result.pending_review))
+    receipt = render.update_receipt(task, result.update, ctx.now, result.completed, result.pending_review)
+    pending = open_instructions(ctx.session, task)
+    if pending:
+        receipt += (f"\n📝 还有{len(pending)}条批示待反馈:{clip(pending[0].text, 30)}"
+                    f"\n办理后请发:反馈 {task.name} 内容")
+    return Reply(receipt)
 
 
 def start_guided(ctx: Ctx, task: Optional[Task] = None) -> Reply:
@@ -78,7 +85,8 @@ def continue_confirm(ctx: Ctx, conv: Conversation, text: str) -> Optional[Reply]
     task = ctx.session.get(Task, data.get("task_id")) if data.get("task_id") else None
     if text.lower() in YES and task is not None:
         return submit_update(ctx, task, data.get("progress"), data.get("note"),
-                             data.get("milestone_id"), data.get("photo"), confirmed=True)
+                             data.get("milestone_id"), data.get("photo"), confirmed=True,
+                             problems=data.get("problems"), next_steps=data.get("next_steps"))
     return Reply("请回复“确定”提交,或“取消”放弃。")
 
 
@@ -111,16 +119,32 @@ def continue_guided(ctx: Ctx, conv: Conversation, text: str) -> Optional[Reply]:
         if text and lowered not in SKIP:
             if len(text) > 1000:
                 return Reply(f"说明太长({len(text)}字),请控制在1000字以内。")
-            data["note"] = text
-        if data.get("progress") is None and not data.get("note") and not data.get("photo"):
+            note, problems, next_steps = task_service.split_problems(text)
+            data["note"] = note
+            if problems:
+                data["problems"] = problems
+            if next_steps:
+                data["next_steps"] = next_steps
+        if (data.get("progress") is None and not data.get("note") and not data.get("photo")
+                and not data.get("problems") and not data.get("next_steps")):
             return Reply("进度和说明都空着,没有可提交的。请写一句说明,或发“取消”。")
         ctx.start_conversation("guided", "confirm", data)
         return _summary(ctx, task, data)
     if conv.step == "confirm":
         if lowered in YES:
             return submit_update(ctx, task, data.get("progress"), data.get("note"),
-                                 photo=data.get("photo"), confirmed=True)
-        return Reply("请回复“确定”提交,或“取消”放弃。")
+                                 photo=data.get("photo"), confirmed=True,
+                                 problems=data.get("problems"), next_steps=data.get("next_steps"))
+        # 存在问题 / 下步计划 may be added here: "问题:…" or "下步:…"
+        _, problems, next_steps = task_service.split_problems(text)
+        if problems or next_steps:
+            if problems:
+                data["problems"] = problems
+            if next_steps:
+                data["next_steps"] = next_steps
+            ctx.start_conversation("guided", "confirm", data)
+            return _summary(ctx, task, data)
+        return Reply("请回复“确定”提交,或“取消”放弃;补充问题发“问题:…”,下步计划发“下步:…”。")
     ctx.end_conversation()
     return None
 
@@ -136,6 +160,12 @@ def _summary(ctx: Ctx, task: Task, data: dict) -> Reply:
         lines.append(f"说明:{data['note']}")
     if data.get("photo"):
         lines.append("照片:1张")
+    if data.get("problems"):
+        lines.append(f"存在问题:{data['problems']}")
+    if data.get("next_steps"):
+        lines.append(f"下步计划:{data['next_steps']}")
+    if not (data.get("problems") and data.get("next_steps")):
+        lines.append("有存在问题或下步计划吗?发“问题:…”“下步:…”补充(可跳过)。")
     conv_id = ctx.conversation().id
     return Reply("\n".join(lines) + "\n回复“确定”提交,“取消”放弃。",
                  buttons=[[ctx.button("确定提交", "g", conv_id, "ok"),

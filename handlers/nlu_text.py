@@ -197,17 +197,3 @@ def exact_task(index, name: str) -> Optional[Ref]:
     return next(iter(refs)) if len(refs) == 1 else None
 
 
-PROBLEM = re.compile(r"(?:问题|困难)\s*[::是]?\s*(?P<t>.+?)(?=\s*(?:下一?步|$))")
-NEXT = re.compile(r"(?:下一步|下步)(?:计划)?\s*[::]?\s*(?P<t>.+)$")
-
-
-def split_note(text: str) -> tuple[Optional[str], Optional[str], Optional[str]]:
-    """'主体封顶 问题:人手不够 下一步:验收' -> (note, problems, next_steps)."""
-    note, problems, next_steps = text, None, None
-    m = NEXT.search(note)
-    if m:
-        next_steps, note = m.group("t").strip(), note[:m.start()]
-    m = PROBLEM.search(note)
-    if m:
-        problems, note = m.group("t").strip(), note[:m.start()]
-    return note.strip() or None, problems or None, next_steps or None

@@ -24,6 +24,7 @@ from bot.buttons import Cb
 from bot.messages import Reply
 from bot.permissions import Action, allowed
 from handlers import commands as c
+from handlers import cycle as cy
 from handlers import flows as f
 from handlers import ledgers as lg
 from handlers import proposals as pp
@@ -92,6 +93,21 @@ _COMMAND_LIST = [
             Action.REVIEW),
     Command("rank", rk.cmd_rank, "专班考核排名:按期办结率、逾期、红灯、未签收、报送间隔、催办", "/rank",
             ("排名", "考核", "专班排名"), Action.RANK),
+    Command("assign", cy.cmd_assign, "交办新事项(领导、管理员);只发“交办”则一步步填写",
+            "/assign 名称 专班 [责任人] 时间节点 [来源]", ("交办", "立项"), Action.ASSIGN),
+    Command("split", cy.cmd_split, "分解交办给几个专班,各有日期和责任人", "/split 事项 专班:日期[:责任人] ...",
+            ("分解交办", "分解"), Action.ASSIGN),
+    Command("sign", cy.cmd_sign, "签收交办给我的事项", "/sign 事项", ("签收",), Action.REPORT),
+    Command("set", cy.cmd_set, "修改台账:责任人、专班、时间节点、来源(专班负责人、管理员)",
+            "/set 事项 责任人|专班|截止|来源 新值", ("修改台账", "修改"), Action.EDIT),
+    Command("node", cy.cmd_node, "节点:添加、改名、改期、完成(专班负责人、管理员)",
+            "/node 事项 add|rename|date|done 节点 [日期]", ("节点",), Action.EDIT),
+    Command("instruct", cy.cmd_instruct, "领导批示,推送给责任人并跟踪反馈", "/instruct 事项 内容", ("批示",),
+            Action.INSTRUCT),
+    Command("feedback", cy.cmd_feedback, "反馈领导批示的办理情况", "/feedback 事项 内容", ("反馈",), Action.REPORT),
+    Command("urge", cy.cmd_urge, "催办责任人(专班负责人、领导)", "/urge 事项 [要说的话]", ("催办",), Action.URGE),
+    Command("timeline", cy.cmd_timeline, "事项时间轴:交办、签收、进展、批示、催办……", "/timeline 事项",
+            ("时间轴",)),
     Command("snooze", r.cmd_snooze, "最近一条提醒稍后再提醒", "/snooze [1小时|明早]", ("稍后提醒",)),
     Command("invite", c.cmd_invite, "给某人生成邀请码(管理员)", "/invite 姓名", ("邀请",), Action.ADMIN),
     Command("adduser", c.cmd_adduser, "新增人员并生成邀请码(管理员)", "/adduser 姓名 角色 [专班]", ("新增人员",),
@@ -128,6 +144,12 @@ CALLBACKS: dict[str, tuple[Callable, Action]] = {
     Cb.DECIDE: (r.cb_decide, Action.DECIDE_EXTENSION),
     Cb.PROPOSE: (pp.cb_propose, Action.REPORT),
     Cb.REVIEW: (rv.cb_review, Action.REVIEW),
+    Cb.SIGN: (cy.cb_sign, Action.REPORT),
+    Cb.ASSIGN: (cy.cb_assign, Action.ASSIGN),
+    Cb.URGE: (cy.cb_urge, Action.URGE),
+    Cb.TIMELINE: (cy.cb_timeline, Action.READ),
+    Cb.INSTRUCT: (cy.cb_instruct, Action.INSTRUCT),
+    Cb.FEEDBACK: (cy.cb_feedback, Action.REPORT),
 }
 
 

@@ -6,12 +6,15 @@ from typing import Optional
 
 from sqlalchemy.orm import Session
 
-from bot.models import Task, TaskUpdate
+from bot.models import Person, Task, TaskUpdate
+from bot.services.assign import rollup
 from bot.services.extensions import decisions as extension_decisions
-from bot.services.lights import light_of, schedule_progress
+from bot.services.lights import LIGHT_ICONS, light_of, schedule_progress
+from bot.services.pending_instructions import open_instructions
 from bot.services.task_lists import TaskPage, recent_updates
 from bot.services.tasks import team_name
 from bot.services.text import clip, fmt_number
+from bot.services.timeline import KIND_LABELS, TimelinePage
 
 
 def when(at: datetime, today: date) -> str:
@@ -49,9 +52,12 @@ def task_card(session: Session, task: Task, now: datetime, updates: int = 3) -> 
     lines.append(f"专班:{team_name(task)}  责任人:{owner}")
     if task.lead_unit:
         lines.append(f"牵头单位:{task.lead_unit}")
+    lines.extend(_assignment_lines(session, task, today))
     if task.target_text:
         lines.append(f"目标:{task.target_text}")
     deadline = task.deadline.isoformat() if task.deadline else "报告未定时间节点"
+    if task.original_deadline is not None and task.original_deadline != task.deadline:
+        deadline += f"(原时限{task.original_deadline.isoformat()})"
     lines.append(f"时间节点:{deadline}")
     if task.original_deadline is not None or task.extension_count:
         original = task.original_deadline.isoformat() if task.original_deadline else "未定"
@@ -79,6 +85,7 @@ def task_card(session: Session, task: Task, now: datetime, updates: int = 3) -> 
         marks = [f"✔{m.name}" for m in done] + [
             f"○{m.name}{'(' + m.due.strftime('%m-%d') + ')' if m.due else ''}" for m in pending]
         lines.append("节点:" + " ".join(marks))
+    lines.extend(_cycle_lines(session, task, today))
     history = recent_updates(session, task, updates)
     if history:
         lines.append("最近进展:")
@@ -87,6 +94,73 @@ def task_card(session: Session, task: Task, now: datetime, updates: int = 3) -> 
         lines.append("最近进展:暂无。")
         if task.description:
             lines.append(f"报告摘要:{clip(task.description, 60)}")
+    return "\n".join(lines)
+
+
+def _assignment_lines(session: Session, task: Task, today: date) -> list[str]:
+    """上级事项, 来源, 交办 and 签收 (only for tasks that have them)."""
+    lines = []
+    if task.parent_id is not None:
+        parent = session.get(Task, task.parent_id)
+        if parent is not None:
+            lines.append(f"上级事项:{parent.name}")
+    parts = []
+    if task.origin:
+        parts.append(f"来源:{task.origin}")
+    if task.assigned_at is not None:
+        by = session.get(Person, task.assigned_by_id) if task.assigned_by_id else None
+        parts.append(f"交办:{by.name if by else ''}{when(task.assigned_at, today)}")
+        if task.signed_at is None:
+            parts.append("签收:待签收")
+        else:
+            signer = session.get(Person, task.signed_by_id) if task.signed_by_id else None
+            parts.append(f"签收:{signer.name if signer else ''}{when(task.signed_at, today)}")
+    if parts:
+        lines.append("  ".join(parts))
+    return lines
+
+
+def _cycle_lines(session: Session, task: Task, today: date) -> list[str]:
+    """分解 roll-up, open 批示, 催办, 存在问题 and 下步计划."""
+    lines = []
+    children = rollup(session, task, today)
+    if children is not None:
+        lights = " ".join(f"{LIGHT_ICONS[c]}{n}" for c, n in sorted(children.by_light.items(),
+                                                                   key=lambda item: list(LIGHT_ICONS).index(item[0])))
+        lines.append(f"分解:{children.count}项 {lights} 平均进度{fmt_number(round(children.average))}%")
+    pending = open_instructions(session, task)
+    if pending:
+        latest = pending[-1]
+        leader = session.get(Person, latest.leader_id) if latest.leader_id else None
+        more = f",共{len(pending)}条" if len(pending) > 1 else ""
+        lines.append(f"📝 批示({leader.name if leader else ''} {when(latest.created_at, today)}):"
+                     f"{clip(latest.text, 40)}(待反馈{more})")
+    if task.urge_count:
+        last = f",最近{when(task.last_urged_at, today)}" if task.last_urged_at else ""
+        lines.append(f"催办:{task.urge_count}次{last}")
+    if task.problems:
+        lines.append(f"存在问题:{clip(task.problems, 40)}")
+    if task.next_steps:
+        lines.append(f"下步计划:{clip(task.next_steps, 40)}")
+    return lines
+
+
+def timeline_text(page: TimelinePage, today: date) -> str:
+    """A page of the timeline: one line per entry, newest first."""
+    task = page.task
+    if not page.total:
+        return f"🕘 {task.name} 时间轴:还没有记录。"
+    head = f"🕘 {task.name} 时间轴(共{page.total}条"
+    head += f",第{page.page}/{page.pages}页)" if page.pages > 1 else ")"
+    lines = [head]
+    for entry in page.entries:
+        label = KIND_LABELS.get(entry.kind, entry.kind)
+        text = f"· {when(entry.at, today)} {label}"
+        if entry.who:
+            text += f" {entry.who}"
+        if entry.text:
+            text += ":" + clip(entry.text, 50)
+        lines.append(text)
     return "\n".join(lines)
 
 
@@ -125,9 +199,9 @@ def update_receipt(task: Task, update: TaskUpdate, now: datetime, completed: boo
         who += " 📷"
     lines.append(who)
     if update.problems:
-        lines.append(f"问题:{clip(update.problems, 40)}")
+        lines.append(f"存在问题:{clip(update.problems, 40)}")
     if update.next_steps:
-        lines.append(f"下一步:{clip(update.next_steps, 40)}")
+        lines.append(f"下步计划:{clip(update.next_steps, 40)}")
     if completed:
         lines.append("进度100%,事项已标记完成(销号)。")
     elif pending_review:

@@ -419,8 +419,10 @@ def _rest(text: str, tasks) -> str:
 
 _ORPHANS = {"了", "的", "到了", "完成", "进度", "百分之", "进度提到", "提到", "达到", "已达", "进度到了"}
 _FILLER_NOTE = re.compile(r"^(?:报进展|报一下|报个进度|报|进展|更新|项目|进度|现在|目前|那个)\s*")
-_PROBLEM = T.PROBLEM
-_NEXT = T.NEXT
+# free text is looser than the one-line /update form (bot.services.tasks.split_problems):
+# "问题 人手不够", "下一步验收" without a colon are read too
+_PROBLEM = re.compile(r"(?:问题|困难)\s*[::是]?\s*(?P<t>.+?)(?=\s*(?:下一?步|$))")
+_NEXT = re.compile(r"(?:下一步|下步)(?:计划)?\s*[::]?\s*(?P<t>.+)$")
 
 
 def _draft(rest: str, parsed, role: str) -> dict:

@@ -198,7 +198,7 @@ class ReminderRunner:
     def render(self, row: OutboxMessage, late: bool) -> Reply:
         payload = row.payload or {}
         text = payload.get("text", "")
-        if late and row.kind not in ("admin", "extension"):
+        if late and row.kind not in reminder_rules.DIRECT_KINDS:
             text = "(补发)" + text
         # signed at send time, for the recipient, with the row: valid while this reminder is current
         team_id = payload.get("team_id") if row.person_id is None else None

@@ -226,3 +226,45 @@ def test_old_message_ids_are_forgotten_recent_ones_still_block_repeats(app, chat
         assert session.scalars(select(InboundSeen.external_id)).all() == ["telegram:update:2"]
     assert chat.replies("/update 纳图电气 65% 装修", message_ref="telegram:update:2") == []
     assert counts(app)[0] == 2
+
+
+def test_problems_and_next_steps_one_line(app, chat_as):
+    answer = chat_as("王干部").say("/update 纳图电气 60% 设备进场 问题:电力增容未批 下步:下周报供电公司")
+    assert answer.splitlines()[:4] == ["✅ 已记录:纳图电气 60%", "王干部 · 今天09:00 · 设备进场",
+                                       "存在问题:电力增容未批", "下步计划:下周报供电公司"]
+    with app.sessions() as session:
+        update = session.scalar(select(TaskUpdate))
+        assert (update.note, update.problems, update.next_steps) == ("设备进场", "电力增容未批", "下周报供电公司")
+        task = session.scalar(select(Task).where(Task.key == "natu_electric"))
+        assert (task.problems, task.next_steps) == ("电力增容未批", "下周报供电公司")
+    card = chat_as("李组长").say("纳图电气")
+    assert "存在问题:电力增容未批\n下步计划:下周报供电公司" in card
+    # a later update without them keeps the latest ones on the card
+    chat_as("王干部").say("/update 纳图电气 65% 调试")
+    with app.sessions() as session:
+        task = session.scalar(select(Task).where(Task.key == "natu_electric"))
+        assert (task.progress, task.problems) == (65, "电力增容未批")
+
+
+def test_guided_update_asks_for_problems_and_they_can_be_skipped(app, chat_as):
+    chat = chat_as("王干部")
+    chat.press("纳图电气", chat.replies("报进展"))
+    chat.say("70%")
+    summary = chat.say("钢结构吊装完成")
+    assert summary == ("请确认:📌 纳图电气\n进度:未报 → 70%\n说明:钢结构吊装完成\n"
+                       "有存在问题或下步计划吗?发“问题:…”“下步:…”补充(可跳过)。\n回复“确定”提交,“取消”放弃。")
+    summary = chat.say("问题:吊车不足 下步:周五前完成屋面")
+    assert summary == ("请确认:📌 纳图电气\n进度:未报 → 70%\n说明:钢结构吊装完成\n存在问题:吊车不足\n"
+                       "下步计划:周五前完成屋面\n回复“确定”提交,“取消”放弃。")
+    assert chat.say("确定").startswith("✅ 已记录")
+    with app.sessions() as session:
+        update = session.scalar(select(TaskUpdate))
+        assert (update.problems, update.next_steps) == ("吊车不足", "周五前完成屋面")
+    # skipped: 确定 right away records none
+    chat.press("纳图电气", chat.replies("报进展"))
+    chat.say("75%")
+    chat.say("屋面施工")
+    assert chat.say("确定").startswith("✅ 已记录")
+    with app.sessions() as session:
+        latest = session.scalars(select(TaskUpdate).order_by(TaskUpdate.id)).all()[-1]
+        assert (latest.progress, latest.problems, latest.next_steps) == (75, None, None)

@@ -17,7 +17,9 @@ from bot.models import (
 )
 from bot.services import reports
 from bot.services.lights import LIGHT_ICONS, RED, YELLOW, light_rank_sql, light_sql
+from bot.services.pending_instructions import open_by_team
 from bot.services.reminder_rules import ROBOT_DIGEST, Due
+from bot.services.text import clip
 
 logger = logging.getLogger(__name__)
 
@@ -44,16 +46,56 @@ def digest_texts(session: Session, now: datetime, team_ids: Iterable[int],
     by_team: dict[int, list] = {}
     for team_id, name, deadline, color in rows:
         by_team.setdefault(team_id, []).append((name, deadline, color))
-    pending: dict[int, list[str]] = {}
+    reviews: dict[int, list[str]] = {}
     for team_id, name in session.execute(
             select(Task.team_id, Task.name).where(Task.team_id.in_(team_ids), Task.review_status == "pending")
             .order_by(Task.team_id, Task.id)):
-        pending.setdefault(team_id, []).append(name)
-    wanted = set(by_team) | set(pending)
+        reviews.setdefault(team_id, []).append(name)
+    pending = open_by_team(session, team_ids)
+    problems = _recent_problems(session, now, team_ids)
+    wanted = set(by_team) | set(pending) | set(problems) | set(reviews)
     names = dict(session.execute(select(Team.id, Team.name).where(Team.id.in_(list(wanted)))).all())
-    return {team_id: _digest_body(names.get(team_id, ""), by_team.get(team_id, []), today, due_days,
-                                  pending.get(team_id, []))
-            for team_id in sorted(wanted)}
+    out = {}
+    for team_id in sorted(wanted):
+        body = _digest_body(names.get(team_id, ""), by_team.get(team_id, []), today, due_days,
+                            reviews.get(team_id, []))
+        out[team_id] = body + _cycle_part(pending.get(team_id, []), problems.get(team_id, []))
+    return out
+
+
+PROBLEM_DAYS = 7  # 存在问题 reported within this many days appear in the digest
+
+
+def _recent_problems(session: Session, now: datetime, team_ids: list[int]) -> dict[int, list]:
+    """Active tasks whose latest 存在问题/下步计划 came with an update in the past week."""
+    since = now - timedelta(days=PROBLEM_DAYS)
+    out: dict[int, list] = {}
+    for team_id, name, problems, steps in session.execute(
+            select(Task.team_id, Task.name, Task.problems, Task.next_steps)
+            .where(Task.team_id.in_(team_ids), Task.status == STATUS_ACTIVE,
+                   or_(Task.problems.is_not(None), Task.next_steps.is_not(None)),
+                   Task.last_update_at >= since)
+            .order_by(Task.last_update_at.desc(), Task.id)):
+        out.setdefault(team_id, []).append((name, problems, steps))
+    return out
+
+
+def _cycle_part(pending: list, problems: list) -> str:
+    """Open 批示 (until answered) and recent 存在问题 / 下步计划 of a team's digest."""
+    lines = []
+    if pending:
+        lines.append(f"📝 待反馈批示{len(pending)}条:")
+        lines += [f"· {name}:{clip(text, 30)}({at.month}月{at.day}日)" for name, text, at in pending[:5]]
+    if problems:
+        lines.append("⚠️ 存在问题 / 下步计划:")
+        for name, text, steps in problems[:5]:
+            line = f"· {name}"
+            if text:
+                line += f" 问题:{clip(text, 30)}"
+            if steps:
+                line += f" 下步:{clip(steps, 30)}"
+            lines.append(line)
+    return ("\n" + "\n".join(lines)) if lines else ""
 
 
 def digest_text(session: Session, now: datetime, team_id: int, due_days: int = 7) -> Optional[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import secrets
 import threading
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -63,12 +64,17 @@ def search_keys_for(name: str, aliases: Iterable[str]) -> list[str]:
 
 
 def bump_names_version(session: Session) -> None:
-    """Call after any name or alias changes, so every process rebuilds its index."""
+    """Call after any name or alias changes, so every process rebuilds its index.
+
+    The value is a counter plus a random tag: a cached index is keyed by database URL and
+    version, and two databases at one URL (a restored copy, a test's fresh copy of one
+    template) could otherwise reach the same counter with different names."""
     entry = session.get(MetaEntry, NAMES_VERSION_KEY)
     if entry is None:
-        session.add(MetaEntry(key=NAMES_VERSION_KEY, value="1"))
+        session.add(MetaEntry(key=NAMES_VERSION_KEY, value=f"1.{secrets.token_hex(4)}"))
     else:
-        entry.value = str(int(entry.value) + 1)
+        counter = entry.value.split(".", 1)[0]
+        entry.value = f"{int(counter) + 1 if counter.isdigit() else 1}.{secrets.token_hex(4)}"
     forget_meta_versions(session)
 
 

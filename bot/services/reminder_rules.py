@@ -23,7 +23,10 @@ Kinds and their dedupe keys (who, what, which occasion):
 * ``brief``      a leader's weekly brief (``bot.services.reports.weekly_brief``, the same as
   /brief; the picture is drawn at send time): ``wb:<person>:<iso week>``;
 * ``escalation`` overdue by N working days: ``es:<task>:<deadline>:<N>:<person>``;
-* ``snooze``, ``extension``, ``admin`` — written directly by the actions below.
+* ``unsigned``   a 交办 task not signed (签收) within ``SIGN_WITHIN_WORKDAYS`` working days of
+  its 交办, told once to the 交办人 and to the team lead: ``us:<task>:<person>``;
+* ``snooze``, ``extension``, ``admin`` — written directly by the actions below (and
+  ``assign``, ``signed``, ``instruction``, ``feedback``, ``urge`` by the 督办-cycle services).
 
 The recipient of a task's reminders is its owner (责任人); a task without an owner goes to
 the team lead of its team (专班负责人). Tasks with neither get none.
@@ -59,6 +62,10 @@ logger = logging.getLogger(__name__)
 
 WEEKDAYS = "一二三四五六日"
 LAST_TICK_KEY = "reminders_last_tick"
+#: 签收 is due within this many working days of the 交办 (the supervision note's default)
+SIGN_WITHIN_WORKDAYS = 1
+#: unsigned tasks older than this are not looked at any more (they were reported long ago)
+UNSIGNED_LOOKBACK_DAYS = 60
 
 # outbox statuses
 PENDING, SENT, FAILED, SKIPPED, SUPERSEDED, NO_ADDRESS = (
@@ -71,6 +78,9 @@ ROBOT_CHANNEL = "wecom_robot"
 # kinds a muted person does not get (extension decisions and admin notices still arrive)
 MUTABLE_KINDS = {"deadline", "milestone", "stale", "digest", "brief", "escalation", "snooze"}
 DIGEST_KINDS = {"digest", "brief", ROBOT_DIGEST}
+#: messages people's actions push at once (not scheduled occasions): never marked "(补发)",
+#: also when quiet hours held them back
+DIRECT_KINDS = {"admin", "extension", "assign", "signed", "instruction", "feedback", "urge"}
 SNOOZABLE_KINDS = {"deadline", "milestone", "stale", "escalation", "snooze"}
 
 
@@ -211,6 +221,7 @@ def due_reminders(
                 out.extend(_stale_dues(session, day, now, rc, calendar, people, stale_days))
     out.extend(_digest_dues(session, today, now, rc, calendar, people))
     out.extend(_brief_dues(session, today, now, rc, calendar, people))
+    out.extend(_unsigned_dues(session, now, calendar, people))
     out = [d for d in out if d.due_at <= now]
     # after downtime: one deadline's earlier occasions are superseded by its latest one
     latest: dict[tuple, Due] = {}
@@ -366,6 +377,37 @@ def _stale_dues(session, day, now, rc, calendar, people, stale_days=None) -> lis
         single = items[0][0] if len(items) == 1 else None
         out.append(Due(f"st:{person_id}:{day}", "stale", person_id, at(day, remind_time_of(person, rc)),
                        "\n".join(lines), single, [PushAction.UPDATE, PushAction.SNOOZE] if single else [PushAction.SNOOZE]))
+    return out
+
+
+def _unsigned_dues(session, now, calendar, people) -> list[Due]:
+    """交办 tasks still not signed one working day (SIGN_WITHIN_WORKDAYS) after the 交办:
+    the 交办人 and the team lead are told, once each."""
+    rows = session.execute(
+        select(Task.id, Task.name, Task.assigned_at, Task.assigned_by_id, Task.owner_id, Task.team_id)
+        .where(Task.assigned_at.is_not(None), Task.signed_at.is_(None), Task.status == STATUS_ACTIVE,
+               Task.assigned_at >= now - timedelta(days=UNSIGNED_LOOKBACK_DAYS))
+    ).all()
+    out: list[Due] = []
+    for task_id, name, assigned_at, by_id, owner_id, team_id in rows:
+        assigned_at = assigned_at.astimezone(OFFICE_TZ)
+        limit_day = calendar.add_workdays(assigned_at.date(), SIGN_WITHIN_WORKDAYS)
+        moment = at(limit_day, assigned_at.time())
+        if moment > now:
+            continue
+        owner = people.people.get(owner_id) if owner_id else None
+        team = people.team_names.get(team_id, "")
+        text = (f"⏳ 未签收:交办超过{SIGN_WITHIN_WORKDAYS}个工作日还没有签收\n📌 {name}"
+                + (f"({team})" if team else "")
+                + f"\n责任人:{owner.name if owner else '未指定'}"
+                + f"\n交办:{assigned_at.month}月{assigned_at.day}日 {assigned_at:%H:%M}\n请督促签收。")
+        targets = []
+        for person_id in (by_id, people.team_leads.get(team_id) if team_id else None):
+            if person_id is not None and person_id in people.people and person_id not in targets:
+                targets.append(person_id)
+        for person_id in targets:
+            out.append(Due(f"us:{task_id}:{person_id}", OutboxKind.UNSIGNED, person_id, moment, text, task_id,
+                           [push_action(PushAction.TASK, task_id)]))
     return out
 
 

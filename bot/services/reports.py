@@ -34,6 +34,7 @@ from bot.services.lights import (
     YELLOW,
     light_sql,
 )
+from bot.services.pending_instructions import open_all
 from bot.services.text import clip, fmt_signed
 
 LIGHT_ORDER = (RED, YELLOW, GREEN, GREY, DONE, PAUSED)
@@ -90,6 +91,8 @@ class WeeklyBrief:
     #: the 专班 ranking (best first) and how many to name at each end
     ranking: list[ranking.TeamScore] = field(default_factory=list)
     ranking_top: int = 3
+    #: 批示 not yet answered with a 反馈 (listed every week until answered)
+    open_instructions: list[TaskItem] = field(default_factory=list)
 
     @property
     def totals(self) -> dict[str, int]:
@@ -103,7 +106,7 @@ class WeeklyBrief:
     def is_empty(self) -> bool:
         """Nothing to say: no tasks at all, nothing turned red or due, no indicator updated
         (the weekly reminder job then sends nothing)."""
-        return not (self.teams or self.turned_red or self.due_next or self.indicators)
+        return not (self.teams or self.turned_red or self.due_next or self.indicators or self.open_instructions)
 
     @property
     def due_label(self) -> str:
@@ -132,6 +135,11 @@ class WeeklyBrief:
             if len(items) > LIST_LIMIT:
                 lines.append(f"- ……等{len(items)}项")
         lines += self.ranking_lines()
+        if self.open_instructions:
+            lines.append(f"【待反馈批示({len(self.open_instructions)})】")
+            lines += [f"- {item.line()}" for item in self.open_instructions[:LIST_LIMIT]]
+            if len(self.open_instructions) > LIST_LIMIT:
+                lines.append(f"- ……等{len(self.open_instructions)}项")
         return "\n".join(lines)
 
     def ranking_lines(self) -> list[str]:
@@ -207,4 +215,7 @@ def weekly_brief(session: Session, now: datetime, config: Config) -> WeeklyBrief
         seen.add(indicator.id)
         brief.indicators.append(IndicatorItem(indicator.name, fmt_value(value.value, indicator.unit, value.qualifier),
                                               value.period_label, value.yoy_pct))
+    for task_name, team, leader, text, at in open_all(session):
+        brief.open_instructions.append(TaskItem(task_name, team, None, at.date(),
+                                                f":{leader or ''}批示“{clip(text, 12)}”"))
     return brief

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional
@@ -120,12 +121,15 @@ def record_update(
     note = (note or "").strip() or None
     if note and len(note) > 1000:
         raise InvalidInput(f"进展说明太长({len(note)}字),请控制在1000字以内。")
-    if progress is not None and not (0 <= progress <= 100) or progress is not None and math.isnan(progress):
-        raise InvalidInput("进度要在 0% 到 100% 之间,例如:65%。")
     problems = (problems or "").strip() or None
     next_steps = (next_steps or "").strip() or None
-    if progress is None and note is None and milestone is None and photo_file_id is None \
-            and problems is None and next_steps is None:
+    for label, text in (("存在问题", problems), ("下步计划", next_steps)):
+        if text and len(text) > 500:
+            raise InvalidInput(f"{label}太长({len(text)}字),请控制在500字以内。")
+    if progress is not None and not (0 <= progress <= 100) or progress is not None and math.isnan(progress):
+        raise InvalidInput("进度要在 0% 到 100% 之间,例如:65%。")
+    if (progress is None and note is None and milestone is None and photo_file_id is None
+            and problems is None and next_steps is None):
         raise InvalidInput("请写上进度或进展说明,例如:/update 纳图电气 65% 主体厂房封顶")
     if task.status == STATUS_DONE and progress is not None and progress < 100 and not confirm_lower:
         raise NeedsConfirmation(
@@ -174,10 +178,34 @@ def record_update(
     refresh_light_dates(task, rules)
     audit.record(session, now, person, "update", "task", task.key, before,
                  {"progress": task.progress, "status": task.status, "note": note,
-                  "milestone": milestone.name if milestone else None})
+                  "milestone": milestone.name if milestone else None,
+                  **({"problems": problems} if problems else {}),
+                  **({"next_steps": next_steps} if next_steps else {})})
     if pending_review:
         review.submit(session, now, person, task, note)
     return UpdateResult(task, update, completed, pending_review)
+
+
+_PROBLEMS = re.compile(r"\s*(?:(?P<key>存在问题|问题|困难|下步计划|下一步计划|下一步|下步)(?:[::]|(?<=问题)是)\s*"
+                       r"|(?P<bare>下步计划|下一步计划|下一步)\s+)")
+
+
+def split_problems(note: Optional[str]) -> tuple[Optional[str], Optional[str], Optional[str]]:
+    """'完成设计 问题:资金未到位 下步:招标' -> ('完成设计', '资金未到位', '招标')."""
+    if not note:
+        return note, None, None
+    marks = list(_PROBLEMS.finditer(note))
+    if not marks:
+        return note, None, None
+    parts: dict[str, str] = {}
+    for i, mark in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(note)
+        kind = "problems" if (mark.group("key") or "") in ("存在问题", "问题", "困难") else "next_steps"
+        text = note[mark.end():end].strip(" ;;,,。")
+        if text:
+            parts[kind] = (parts[kind] + ";" + text) if kind in parts else text
+    head = note[:marks[0].start()].strip() or None
+    return head, parts.get("problems"), parts.get("next_steps")
 
 
 def find_milestone(task: Task, text: str) -> Optional[Milestone]:
