@@ -1,5 +1,8 @@
 """The running bot's shared parts, built once by ``bot.composition`` and handed to handlers,
-jobs and channels: config, clock, database sessions, and the button-data signer."""
+jobs and channels: config, clock, database sessions, the button-data signer, and the state
+that lives as long as the app: the name index, the list cache (both also reachable from
+any of its sessions, through the sessionmaker's ``info``) and the worker threads that run
+database work off the event loop."""
 from __future__ import annotations
 
 import base64
@@ -16,6 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.config import Config
 from bot.models import MetaEntry
+from bot.services.lookup import NameIndex
+from bot.services.task_lists import ListCache
+from bot.workers import Workers
 
 CALLBACK_SECRET_KEY = "callback_secret"
 SIGNATURE_CHARS = 6
@@ -29,6 +35,9 @@ class Duban:
     engine: Engine
     sessions: sessionmaker[Session]
     out_dir: Path
+    names: NameIndex = field(default_factory=NameIndex)
+    lists: ListCache = field(default_factory=ListCache)
+    workers: Workers = field(default_factory=lambda: Workers(1))
     _secret: Optional[bytes] = field(default=None, repr=False)
 
     def session(self) -> Session:

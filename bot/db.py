@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import logging
 import re
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Optional
 
 from sqlalchemy import (
     Engine,
@@ -19,7 +18,6 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
-    inspect,
     select,
     text,
     update,
@@ -60,22 +58,14 @@ def make_engine(url: str, echo: bool = False) -> Engine:
     return create_engine(url, echo=echo, pool_pre_ping=True)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
-
-
-@contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on error. Callers own the session."""
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+def make_session_factory(engine: Engine, info: Optional[dict[str, Any]] = None) -> sessionmaker[Session]:
+    """The app's sessions: its shared state (``info``, copied into every ``session.info``) and
+    the version listeners hang off this factory, not off the ``Session`` class, so two apps
+    in one process (tests) never see each other's sessions."""
+    factory = sessionmaker(engine, expire_on_commit=False, info=dict(info or {}))
+    event.listen(factory, "before_flush", _bump_tasks_version)
+    event.listen(factory, "after_transaction_end", _reset_bump_flag)
+    return factory
 
 
 def _alembic_config(engine: Engine):
@@ -136,10 +126,6 @@ def migrate(engine: Engine) -> None:
     command.upgrade(cfg, "head")
 
 
-def has_schema(engine: Engine) -> bool:
-    return inspect(engine).has_table("alembic_version")
-
-
 _VERSIONS = select(MetaEntry.key, MetaEntry.value).where(MetaEntry.key.in_(VERSION_KEYS))  # built once
 
 
@@ -181,7 +167,6 @@ _BUMP_TASKS_VERSION = (update(_META).where(_META.c.key == TASKS_VERSION_KEY)
 _FIRST_TASKS_VERSION = insert(_META).values(key=TASKS_VERSION_KEY, value="1")
 
 
-@event.listens_for(Session, "before_flush")
 def _bump_tasks_version(session: Session, _context, _instances) -> None:
     """Any change to tasks moves ``tasks_version``, so every process's cached lists expire."""
     touched = (*session.new, *session.dirty, *session.deleted)
@@ -199,7 +184,6 @@ def _bump_tasks_version(session: Session, _context, _instances) -> None:
         connection.execute(_FIRST_TASKS_VERSION)
 
 
-@event.listens_for(Session, "after_transaction_end")
 def _reset_bump_flag(session: Session, transaction) -> None:
     if transaction.parent is None:
         session.info.pop("tasks_version_bumped", None)

@@ -11,7 +11,7 @@ from bot.services import people as people_service
 from bot.services import task_lists
 from bot.services import tasks as task_service
 from bot.services.errors import InvalidInput, NotFound
-from bot.services.lookup import KIND_INDICATOR, NAMES
+from bot.services.lookup import KIND_INDICATOR
 from bot.services.people import role_label
 from bot.services.text import nfkc
 from handlers import flows, render
@@ -52,7 +52,7 @@ def cmd_query(ctx: Ctx, args: str) -> list[Reply] | Reply:
     with_source = any(word in text for word in SOURCE_WORDS)
     for word in SOURCE_WORDS:
         text = text.replace(word, "")
-    match = NAMES.find(ctx.session, text or args)
+    match = ctx.app.names.find(ctx.session, text or args)
     if match.best:
         kind, id_ = match.best
         if kind == KIND_INDICATOR:
@@ -72,7 +72,7 @@ def cmd_query(ctx: Ctx, args: str) -> list[Reply] | Reply:
 
 def candidate_button(ctx: Ctx, ref):
     kind, id_ = ref
-    label = NAMES.name_of(ctx.session, ref)
+    label = ctx.app.names.name_of(ctx.session, ref)
     return ctx.button(("📊 " if kind == KIND_INDICATOR else "📌 ") + label,
                       "i" if kind == KIND_INDICATOR else "t", id_)
 

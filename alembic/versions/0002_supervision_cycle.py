@@ -7,8 +7,8 @@ Create Date: 2026-11-30 02:23:52.701435
 from typing import Sequence, Union
 
 import sqlalchemy as sa
-from alembic import op
 
+from alembic import op
 
 revision: str = '0002'
 down_revision: Union[str, None] = '0001'

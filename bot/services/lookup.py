@@ -11,12 +11,11 @@ so building the in-memory index is a plain read, and it is rebuilt only when the
 """
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -221,16 +220,20 @@ class _Index:
 
 
 class NameIndex:
-    """Process-wide cache of the lookup index, rebuilt when names change."""
+    """The app's cache of the lookup index, rebuilt when names change (``names_version``).
 
-    def __init__(self) -> None:
+    One per running app (``Duban.names``), reached from a session through the sessionmaker's
+    shared ``info`` (``name_index(session)``). ``on_rebuilt`` runs after each rebuild: the app
+    passes ``gc.freeze`` there (see ``bot.composition``)."""
+
+    def __init__(self, on_rebuilt: Optional[Callable[[], None]] = None) -> None:
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[str, _Index]] = {}
+        self._cached: Optional[tuple[str, _Index]] = None
+        self._on_rebuilt = on_rebuilt
 
     def get(self, session: Session) -> _Index:
         version = meta_version(session, NAMES_VERSION_KEY)
-        bind_key = str(session.get_bind().url)
-        cached = self._cache.get(bind_key)
+        cached = self._cached
         if cached and cached[0] == version:
             return cached[1]
         with self._lock:
@@ -240,13 +243,9 @@ class NameIndex:
             for id_, name, keys in session.execute(select(Task.id, Task.name, Task.search_keys)):
                 rows.append(((KIND_TASK, id_), name, keys or []))
             index = _Index(rows)
-            self._cache[bind_key] = (version, index)
-            # Once the index is built, nearly everything alive (modules, SQLAlchemy's caches,
-            # the index) lives as long as the process; yet every full garbage collection
-            # walks it all: a ~90 ms pause every few hundred messages on 10,000 tasks.
-            # Freezing moves what is alive now out of the collector's reach. The index forms
-            # no reference cycles, so a replaced one is still freed by reference counts.
-            gc.freeze()
+            self._cached = (version, index)
+            if self._on_rebuilt is not None:
+                self._on_rebuilt()
             logger.debug("name index rebuilt: %d entries, version %s", len(rows), version)
             return index
 
@@ -257,4 +256,27 @@ class NameIndex:
         return self.get(session).display.get(ref, "?")
 
 
-NAMES = NameIndex()
+NAMES_INFO = "duban.names"  # session.info key (set by the app's sessionmaker)
+
+
+def name_index(session: Session) -> NameIndex:
+    """The name index of the app this session belongs to. A session made outside the app's
+    sessionmaker gets its own index for its lifetime (correct, only not shared)."""
+    index = session.info.get(NAMES_INFO)
+    if index is None:
+        index = session.info[NAMES_INFO] = NameIndex()
+    return index
+
+
+class _SessionNames:
+    """``NAMES.find(session, ...)``: the older call form, kept for call sites written
+    against it; it holds no state and forwards to the session's app (``name_index``)."""
+
+    def find(self, session: Session, text: str, kinds: Optional[set[str]] = None) -> Match:
+        return name_index(session).find(session, text, kinds)
+
+    def name_of(self, session: Session, ref: Ref) -> str:
+        return name_index(session).name_of(session, ref)
+
+
+NAMES = _SessionNames()

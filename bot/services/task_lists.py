@@ -71,15 +71,16 @@ def list_tasks(
 ) -> TaskPage:
     """Tasks for a list command, most urgent first, one page at a time."""
     today = now.date()
-    cache_key = (str(session.get_bind().url), tasks_version(session), today, which, arg,
+    cache = list_cache(session)
+    cache_key = (tasks_version(session), today, which, arg,
                  person.id if which == "mine" and person else None, page, page_size)
     # A hit means the same filter was checked and built before, and for these filters the
     # query and title depend only on the key. A team list still looks its team up, so a
     # renamed or removed team is seen at once (teams do not move tasks_version).
-    cached = _LIST_CACHE.get(cache_key) if which != "team" else None
+    cached = cache.get(cache_key) if which != "team" else None
     if cached is None:
         query, title = filter_tasks(session, now, person, which, arg, select(Task.id))
-        cached = _LIST_CACHE.get(cache_key)
+        cached = cache.get(cache_key)
     if cached is not None:
         title, total, page, ids = cached
         return TaskPage(title, _load_page(session, ids, today), total, page, page_size, which, arg)
@@ -93,15 +94,38 @@ def list_tasks(
     page = min(max(1, page), pages)
     # ids first: the filter, count and order read only the lights index; then one page of rows
     ids = session.scalars(query.order_by(*order).offset((page - 1) * page_size).limit(page_size)).all()
-    if len(_LIST_CACHE) > 512:
-        _LIST_CACHE.clear()
-    _LIST_CACHE[cache_key] = (title, total, page, list(ids))
+    cache.put(cache_key, (title, total, page, list(ids)))
     return TaskPage(title, _load_page(session, ids, today), total, page, page_size, which, arg)
 
 
-# Lists cached per process, keyed by the database's tasks_version (moved by every task
-# change, see bot.db) and today's date: a list is recomputed only after something changed.
-_LIST_CACHE: dict[tuple, tuple[str, int, int, list[int]]] = {}
+class ListCache:
+    """The app's cache of list pages (``Duban.lists``), keyed by the database's tasks_version
+    (moved by every task change, in any process, see bot.db) and today's date: a list is
+    recomputed only after something changed."""
+
+    MAX_ENTRIES = 512
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple, tuple[str, int, int, list[int]]] = {}
+
+    def get(self, key: tuple) -> Optional[tuple[str, int, int, list[int]]]:
+        return self._entries.get(key)
+
+    def put(self, key: tuple, value: tuple[str, int, int, list[int]]) -> None:
+        if len(self._entries) > self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[key] = value
+
+
+LISTS_INFO = "duban.lists"  # session.info key (set by the app's sessionmaker)
+
+
+def list_cache(session: Session) -> ListCache:
+    """The list cache of the app this session belongs to (a session made elsewhere gets its own)."""
+    cache = session.info.get(LISTS_INFO)
+    if cache is None:
+        cache = session.info[LISTS_INFO] = ListCache()
+    return cache
 
 
 def tasks_version(session: Session) -> str:

@@ -22,7 +22,7 @@ from bot.models import (
 from bot.services import audit
 from bot.services.errors import InvalidInput, NeedsConfirmation, NotFound
 from bot.services.lights import refresh_light_dates
-from bot.services.lookup import KIND_TASK, NAMES
+from bot.services.lookup import KIND_TASK, name_index
 from bot.services.people import require_can_update
 from bot.services.text import fmt_number
 
@@ -63,12 +63,12 @@ def get_task_for_card(session: Session, task_id: int) -> Optional[Task]:
 def find_task(session: Session, text: str, for_card: bool = False) -> Task:
     """One task from a name, alias, pinyin or typo; NotFound lists close candidates.
     ``for_card`` loads its team and owner with it (see get_task_for_card)."""
-    match = NAMES.find(session, text, kinds={KIND_TASK})
+    match = name_index(session).find(session, text, kinds={KIND_TASK})
     if match.best:
         if for_card:
             return get_task_for_card(session, match.best[1])
         return session.scalar(_TASK, {"task_id": match.best[1]})
-    names = [NAMES.name_of(session, ref) for ref in match.candidates]
+    names = [name_index(session).name_of(session, ref) for ref in match.candidates]
     if names and match.how == "ambiguous":
         raise NotFound(f"“{text.strip()}”对应多个事项,请写全名:", names)
     if names:

@@ -104,7 +104,7 @@ class AdminAlerts:
                 "请检查企业微信配置(Secret、可信IP、应用可见范围)。")
         token = _alerting.set(True)
         try:
-            for channel, chat_id in await asyncio.to_thread(self._admin_addresses):
+            for channel, chat_id in await self.duban.workers.run(self._admin_addresses):
                 if channel not in self.notifiers.channels():
                     continue
                 try:
@@ -250,7 +250,7 @@ class WeComChannel:
         try:
             lock = self._user_locks.setdefault(msg.user_id, asyncio.Lock())
             async with lock:
-                replies = await asyncio.to_thread(self._handle, job)
+                replies = await self.duban.workers.run(self._handle, job)
                 for reply in replies:
                     try:
                         await self.notifier.deliver(msg.user_id, reply)
@@ -304,8 +304,8 @@ def install(web_app: web.Application, duban: Duban, notifiers: NotifierRouter) -
         return False
     alerts = AdminAlerts(duban, notifiers)
     client = WeComClient(cfg.api_base, cfg.corp_id, cfg.secret, cfg.agent_id,  # type: ignore[arg-type]
-                         on_error=alerts)
-    robot = RobotSender(cfg.api_base, on_error=alerts)
+                         on_error=alerts, proxy=cfg.proxy)
+    robot = RobotSender(cfg.api_base, on_error=alerts, proxy=cfg.proxy)
     notifier = WeComNotifier(client, use_cards=cfg.use_template_cards)
     channel = WeComChannel(duban, crypto, notifier, agent_id=cfg.agent_id,
                            max_skew_s=cfg.max_timestamp_skew_s, use_cards=cfg.use_template_cards)
@@ -321,7 +321,7 @@ def install(web_app: web.Application, duban: Duban, notifiers: NotifierRouter) -
             def sync() -> list[str]:
                 with duban.sessions.begin() as session:
                     return sync_team_robots(session, cfg.team_robots)
-            for code in await asyncio.to_thread(sync):
+            for code in await duban.workers.run(sync):
                 logger.warning("wecom.team_robots: no team with code %s", code)
 
     async def on_cleanup(app: web.Application) -> None:
