@@ -1,9 +1,9 @@
 """Telegram benchmark: updates handled a second, end to end through the fake Bot API.
 
-Two bots long-poll the same fake server (tests/fakes/telegram_api.py, rate limits off), one
+Two bots long-poll the same fake server (testing/fake_telegram.py, rate limits off), one
 after the other, each as its own process:
 
-* python-telegram-bot's echobot example (tests/fakes/echobot.py): one reply per text;
+* python-telegram-bot's echobot example (testing/echobot.py): one reply per text;
 * Duban (``python run.py telegram``): a mix of a query (财政收入), a list with buttons
   (/tasks) and a one-line progress update (/update 纳图电气 65% …), each logged in SQLite.
 
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.fakes.telegram_api import FakeTelegramAPI  # noqa: E402
+from testing.fake_telegram import FakeTelegramAPI  # noqa: E402
 
 TOKEN = "123:ABC"
 TARGET = 0.80
@@ -113,7 +113,7 @@ def prepare_database(folder: Path) -> Path:
 
 
 def run_echobot(fake: FakeTelegramAPI, n: int, folder: Path) -> float:
-    process = _start([sys.executable, "-m", "tests.fakes.echobot", "--base-url", fake.base_url,
+    process = _start([sys.executable, "-m", "testing.echobot", "--base-url", fake.base_url,
                       "--token", TOKEN, "--poll-timeout", "1"], "echobot ready", folder / "echobot.log")
     try:
         _drive(fake, echo_messages(WARMUP))

@@ -1,4 +1,4 @@
-"""The fake Telegram Bot API (tests/fakes/telegram_api.py), driven by real PTB and raw HTTP."""
+"""The fake Telegram Bot API (testing/fake_telegram.py), driven by real PTB and raw HTTP."""
 from __future__ import annotations
 
 import asyncio
@@ -17,8 +17,8 @@ from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Conflict, InvalidToken, RetryAfter
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
-from tests.fakes.echobot import build_application
-from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits, command_entities
+from testing.echobot import build_application
+from testing.fake_telegram import FakeTelegramAPI, RateLimits, command_entities
 
 TOKEN = "123:ABC"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -525,7 +525,7 @@ def test_thread_runner_with_echobot_as_a_separate_process():
 
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.fakes.echobot", "--base-url", fake.base_url, "--token", TOKEN],
+            [sys.executable, "-m", "testing.echobot", "--base-url", fake.base_url, "--token", TOKEN],
             cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         output = []
         for line in process.stdout:  # warnings may precede the ready line; EOF means it died

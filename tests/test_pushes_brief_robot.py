@@ -26,7 +26,7 @@ from channels.wecom.notifier import WeComRobotNotifier
 from channels.wecom.robot import RobotSender
 from jobs.outbox import ReminderRunner
 from tests.conftest import make_app
-from tests.fakes.wecom_api import FakeWeComAPI
+from testing.fake_wecom import FakeWeComAPI
 from tests.test_reminders import Recorder, add_task, run_at
 
 ROBOT_KEY = "robot-key-xm1-0001"
@@ -224,7 +224,7 @@ TG_TOKEN = "123:ABC"
 def test_weekly_brief_on_telegram_is_text_then_photo(sqlite_app):
     from channels.telegram.bot import TelegramBot
     from channels.telegram.notifier import TelegramNotifier
-    from tests.fakes.telegram_api import FakeTelegramAPI
+    from testing.fake_telegram import FakeTelegramAPI
 
     app = sqlite_app
     fresh_since(app, "2025-12-01T00:00")
@@ -260,7 +260,7 @@ def test_telegram_pacing_sends_a_burst_without_429(sqlite_app):
     from bot.messages import Reply
     from channels.telegram.bot import TelegramBot
     from channels.telegram.notifier import TelegramNotifier
-    from tests.fakes.telegram_api import FakeTelegramAPI
+    from testing.fake_telegram import FakeTelegramAPI
 
     async def main():
         async with FakeTelegramAPI(token=TG_TOKEN) as fake:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import PROJECT_ROOT
 from bot.models import Task, TaskUpdate
-from tests.fakes.telegram_api import FakeTelegramAPI
+from testing.fake_telegram import FakeTelegramAPI
 
 TOKEN = "123:ABC"
 WANG, CHEN = 1001, 1002

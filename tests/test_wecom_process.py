@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot.models import ChatIdentity, InboundSeen, Team
 from channels.wecom.crypto import WeComCrypto
-from tests.fakes.wecom_api import (
+from testing.fake_wecom import (
     FakeWeComAPI,
     make_callback,
     make_text_xml,

@@ -21,7 +21,7 @@ from bot.models import (
 from channels.server import build_web_app
 from channels.wecom.callback import CHANNEL_KEY
 from channels.wecom.crypto import WeComCrypto
-from tests.fakes.wecom_api import (
+from testing.fake_wecom import (
     FakeWeComAPI,
     make_callback,
     make_event_xml,
