@@ -45,14 +45,17 @@ def handle(app: Duban, msg: Incoming) -> list[Reply]:
     once, and a repeat gets no reply and changes nothing."""
     try:
         with app.sessions.begin() as session:
-            if msg.message_ref and not _first_time(session, app, msg):
-                raise _AlreadySeen  # leaves the transaction, which PostgreSQL needs after the failed INSERT
             person, conv = identify_in_chat(session, msg.channel, msg.user_id, msg.chat_id)
             ctx = Ctx(app, session, app.clock.now(), msg, person)
             ctx.known_conversation(conv)
             replies = _route(ctx)
             if replies and not msg.buttons_supported:
                 replies = _number_choices(ctx, replies)
+            # Recorded last, in the same transaction: a read-only answer (an export, a list)
+            # takes no write lock while it works, so on SQLite it blocks no other chat. A repeat
+            # fails here and rolls back everything it did.
+            if msg.message_ref and not _first_time(session, app, msg):
+                raise _AlreadySeen  # leaves the transaction, which PostgreSQL needs after the failed INSERT
             return replies
     except _AlreadySeen:
         logger.info("duplicate %s ignored", msg.message_ref)
