@@ -10,7 +10,7 @@ import logging
 import re
 from typing import Optional
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,8 @@ def handle(app: Duban, msg: Incoming) -> list[Reply]:
     once, and a repeat gets no reply and changes nothing."""
     try:
         with app.sessions.begin() as session:
+            if msg.message_ref and _seen_before(session, msg):
+                raise _AlreadySeen
             person, conv = identify_in_chat(session, msg.channel, msg.user_id, msg.chat_id)
             ctx = Ctx(app, session, app.clock.now(), msg, person)
             ctx.known_conversation(conv)
@@ -53,7 +55,7 @@ def handle(app: Duban, msg: Incoming) -> list[Reply]:
                 replies = _number_choices(ctx, replies)
             # Recorded last, in the same transaction: a read-only answer (an export, a list)
             # takes no write lock while it works, so on SQLite it blocks no other chat. A repeat
-            # fails here and rolls back everything it did.
+            # racing in from another worker fails here and rolls back everything it did.
             if msg.message_ref and not _first_time(session, app, msg):
                 raise _AlreadySeen  # leaves the transaction, which PostgreSQL needs after the failed INSERT
             return replies
@@ -72,6 +74,16 @@ class _AlreadySeen(Exception):
 
 
 _SEEN = insert(InboundSeen.__table__)  # built once
+_SEEN_BEFORE = (select(InboundSeen.__table__.c.channel)
+                .where(InboundSeen.__table__.c.channel == bindparam("channel"),
+                       InboundSeen.__table__.c.external_id == bindparam("external_id")))
+
+
+def _seen_before(session: Session, msg: Incoming) -> bool:
+    """A plain repeat (a redelivered update): one primary-key read, no lock taken."""
+    found = session.connection().execute(_SEEN_BEFORE, {"channel": msg.channel,
+                                                         "external_id": msg.message_ref})
+    return found.first() is not None
 
 
 def _first_time(session: Session, app: Duban, msg: Incoming) -> bool:
