@@ -106,6 +106,8 @@ class ConsoleNotifier:
     Buttons are shown as [labels]; on the console the same actions are typed as words
     (报进展, 延期 事项名, 稍后提醒 1小时, 同意延期 编号)."""
 
+    can_send_photos = True  # printed as the file's path
+
     def __init__(self, out: Optional[TextIO] = None) -> None:
         self.out = out or sys.stdout
         self.sent: list[tuple[str, Reply]] = []

@@ -58,7 +58,7 @@ def cmd_brief(ctx: Ctx, args: str) -> Reply:
     """/brief — 督办周报:各专班红黄绿、本周转红、下周到期、指标更新"""
     brief = reports.weekly_brief(ctx.session, ctx.now, ctx.app.config)
     text = brief.as_text()
-    if ctx.msg.channel.startswith("wecom"):
+    if not ctx.msg.can_send_photos:
         return Reply(text)
     path = charts.render_brief(brief, _out_path(ctx, "brief", ".png"))
     return Reply(text, files=[OutFile(str(path), "photo", f"{ctx.app.config.office}督办周报")])

@@ -290,7 +290,7 @@ class ReminderRunner:
     def _attach_brief_picture(self, brief, jobs: list[_Job], now: datetime) -> None:
         """Draw the weekly brief once and attach it to the briefs going to channels that take
         pictures (WeCom gets the text card only, as /brief does)."""
-        takers = [job for job in jobs if not job.channel.startswith("wecom")]
+        takers = [job for job in jobs if self.notifiers.can_send_photos(job.channel)]
         if not takers:
             return
         path = self.app.out_dir / f"brief-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}.png"

@@ -62,7 +62,7 @@ def test_weekly_brief_job_sends_the_brief_text_and_picture(app):
     with app.sessions.begin() as session:  # 陈主任 reads on WeCom: the text card only
         chen = session.scalar(select(Person).where(Person.name == "陈主任"))
         bind_identity(session, app.clock.now(), chen, "wecom", "chen", "chen", "陈主任")
-    console, wecom = Recorder(), Recorder()
+    console, wecom = Recorder(), Recorder(can_send_photos=False)
     router = NotifierRouter()
     router.register("console", console)
     router.register("wecom", wecom)

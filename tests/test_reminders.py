@@ -32,9 +32,10 @@ from tests.conftest import Chat
 class Recorder:
     """The transport: remembers every push (chat id, reply)."""
 
-    def __init__(self, fail: Optional[list] = None) -> None:
+    def __init__(self, fail: Optional[list] = None, can_send_photos: bool = True) -> None:
         self.sent: list[tuple[str, Reply]] = []
         self.fail = list(fail or [])
+        self.can_send_photos = can_send_photos
 
     async def send(self, chat_id: str, reply: Reply) -> None:
         if self.fail:
