@@ -157,7 +157,7 @@ def startup_seconds(db_path: str) -> float:
     return min(runs)
 
 
-def main() -> dict[str, float]:
+def main(argv: list[str] | None = None) -> dict[str, float]:
     folder = Path(tempfile.mkdtemp(prefix="duban-bench-"))
     db_path = str(folder / "bench.sqlite3")
     print(f"core: building a synthetic office ({TASKS} tasks, {INDICATORS} indicators, {UPDATES} updates)…", flush=True)
