@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(f"core: built in {time.perf_counter() - start:.1f} s", flush=True)
     result = measure(db_path)
     result["startup_s"] = startup_seconds(db_path)
-    print(f"core: {QUERIES} mixed queries and lists: p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms (target p99 < 5 ms)")
+    print(f"core: {QUERIES} mixed queries and lists: p50 {result['p50_ms']:.2f} ms, "
+          f"p99 {result['p99_ms']:.2f} ms (target p99 < 5 ms)")
     print(f"core: logged updates: {result['updates_per_s']:.0f} per second, each committed (target ≥ 1000)")
     print(f"core: start-up to first answer: {result['startup_s']:.2f} s (target < 1.5 s)")
     print(f"core: peak memory of the answering process: {result['peak_mb']:.0f} MB (target < 150 MB)")

@@ -6,7 +6,8 @@
 2. Delivering 1,000 reminders to 1,000 Telegram chats through the fake Telegram server
    (testing/fake_telegram.py, with Telegram's flood limits) through the real path: the
    channel's ``TelegramNotifier`` on an ``ExtBot`` with the bot's own ``rate_limiter``
-   (config ``telegram.max_messages_per_second``: one message every 1/(30-0.5) s); target: within 10 % of the 30-a-second limit
+   (config ``telegram.max_messages_per_second``: one message every 1/(30-0.5) s);
+   target: within 10 % of the 30-a-second limit
    (1000/30 ≈ 33.3 s, so ≤ ~36.7 s), no 429 answers, none lost.
 
 ``--quick`` runs 10,000 tasks and 100 messages (a smoke run).

@@ -44,7 +44,7 @@ class LightsConfig(Section):
     stale_days: int = Field(14, ge=1, le=365)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "LightsConfig":
+    def _ordered(self) -> LightsConfig:
         if self.behind_red_pp <= self.behind_yellow_pp:
             raise ValueError("behind_red_pp 必须大于 behind_yellow_pp")
         return self

@@ -182,7 +182,7 @@ def _future_month_day(today: date, month: int, day: int, original: str) -> date:
     return date(year, month, day)
 
 
-def _default_calendar() -> "WorkCalendar":
+def _default_calendar() -> WorkCalendar:
     global _DEFAULT_CALENDAR
     if _DEFAULT_CALENDAR is None:
         from bot.workdays import WorkCalendar
@@ -191,7 +191,7 @@ def _default_calendar() -> "WorkCalendar":
     return _DEFAULT_CALENDAR
 
 
-_DEFAULT_CALENDAR: Optional["WorkCalendar"] = None
+_DEFAULT_CALENDAR: Optional[WorkCalendar] = None
 
 
 # ---------------------------------------------------------------------------- dates
@@ -230,7 +230,7 @@ def _month_offset(prefix: Optional[str]) -> int:
 
 
 def parse_date(
-    text: str, now: datetime, calendar: Optional["WorkCalendar"] = None
+    text: str, now: datetime, calendar: Optional[WorkCalendar] = None
 ) -> date:
     """Parse a deadline date typed by a person; see the module docstring for the forms."""
     if not isinstance(text, str):
@@ -256,7 +256,7 @@ def parse_date(
 
 
 def _parse_date_core(
-    s: str, today: date, calendar: Optional["WorkCalendar"], original: str
+    s: str, today: date, calendar: Optional[WorkCalendar], original: str
 ) -> Optional[date]:
     try:
         return _parse_date_forms(s, today, calendar, original)
@@ -268,7 +268,7 @@ def _parse_date_core(
 
 
 def _parse_date_forms(
-    s: str, today: date, calendar: Optional["WorkCalendar"], original: str
+    s: str, today: date, calendar: Optional[WorkCalendar], original: str
 ) -> Optional[date]:
     if s in _SIMPLE_DAYS:
         return today + timedelta(days=_SIMPLE_DAYS[s])
@@ -370,7 +370,7 @@ _RE_SNOOZE_TAIL = re.compile(r"(.+?)(?:再提醒我?|提醒我?|再说|叫我)")
 
 
 def parse_snooze(
-    text: str, now: datetime, calendar: Optional["WorkCalendar"] = None
+    text: str, now: datetime, calendar: Optional[WorkCalendar] = None
 ) -> datetime:
     """Parse when to remind again; returns an aware datetime in office time after ``now``."""
     if not isinstance(text, str):
@@ -394,7 +394,7 @@ def parse_snooze(
 
 
 def _parse_snooze_core(
-    s: str, now: datetime, calendar: Optional["WorkCalendar"], original: str
+    s: str, now: datetime, calendar: Optional[WorkCalendar], original: str
 ) -> Optional[datetime]:
     m = _RE_DURATION.fullmatch(s)
     if m:

@@ -152,7 +152,7 @@ def version_columns():
 
 def remember_meta_versions(session: Session, values) -> None:
     """Versions read by another query of this transaction (see ``version_columns``)."""
-    session.info[_VERSIONS_INFO] = {key: value for key, value in zip(VERSION_KEYS, values)
+    session.info[_VERSIONS_INFO] = {key: value for key, value in zip(VERSION_KEYS, values, strict=True)
                                     if value is not None}
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Iterable, Optional, TextIO
+from collections.abc import Iterable
+from typing import Optional, TextIO
 
 from sqlalchemy import select
 

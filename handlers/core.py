@@ -64,7 +64,7 @@ def handle(app: Duban, msg: Incoming) -> list[Reply]:
         return []
     except ServiceError as error:
         return [error_reply(error)]
-    except Exception:  # noqa: BLE001 - the bot must never die on one message
+    except Exception:  # the bot must never die on one message
         logger.exception("failed to handle %s from %s:%s", msg.message_ref, msg.channel, msg.user_id)
         return [Reply(ERROR_REPLY)]
 

@@ -128,7 +128,8 @@ def _decide(ctx: Ctx, args: str, approve: bool) -> Reply:
     task = ctx.session.get(Task, request.task_id)
     d = request.new_deadline
     if approve:
-        return Reply(f"✅ 已同意延期(编号{request.id}):{task.name} 截止改为 {d.year}年{d.month}月{d.day}日,已通知申请人。",
+        return Reply(f"✅ 已同意延期(编号{request.id}):{task.name} "
+                     f"截止改为 {d.year}年{d.month}月{d.day}日,已通知申请人。",
                      notice="已同意")
     return Reply(f"已不同意延期(编号{request.id}):{task.name},已通知申请人。", notice="已不同意")
 

@@ -54,7 +54,7 @@ class DeliveryReport:
     skipped: list[int] = field(default_factory=list)
     postponed: list[int] = field(default_factory=list)
 
-    def __add__(self, other: "DeliveryReport") -> "DeliveryReport":
+    def __add__(self, other: DeliveryReport) -> DeliveryReport:
         return DeliveryReport(*(getattr(self, f) + getattr(other, f)
                                 for f in ("sent", "retried", "failed", "skipped", "postponed")))
 
@@ -127,7 +127,7 @@ class ReminderRunner:
             new = await asyncio.to_thread(self.tick)
             if new:
                 logger.info("reminders: %d new in the outbox", len(new))
-        except Exception:  # noqa: BLE001 - a failed tick must not stop the scheduler
+        except Exception:  # a failed tick must not stop the scheduler
             logger.exception("reminder tick failed")
 
     # ------------------------------------------------------------ delivery
@@ -138,7 +138,8 @@ class ReminderRunner:
         free = or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now)
         with self.app.sessions.begin() as session:
             candidates = (select(OutboxMessage.id)
-                          .where(OutboxMessage.status == reminder_rules.PENDING, OutboxMessage.next_attempt_at <= now, free)
+                          .where(OutboxMessage.status == reminder_rules.PENDING,
+                                 OutboxMessage.next_attempt_at <= now, free)
                           .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
             if session.get_bind().dialect.name == "postgresql":
                 candidates = candidates.with_for_update(skip_locked=True)
@@ -296,7 +297,7 @@ class ReminderRunner:
         path = self.app.out_dir / f"brief-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}.png"
         try:
             charts.render_brief(brief, path)
-        except Exception:  # noqa: BLE001 - the text still goes out without the picture
+        except Exception:  # the text still goes out without the picture
             logger.exception("drawing the weekly brief failed; sending the text only")
             return
         caption = f"{brief.office}督办周报"
@@ -347,7 +348,7 @@ class ReminderRunner:
                     await self.notifiers.send(job.channel, job.chat_id, job.reply)
                 except DeliveryError as exc:
                     error = exc
-                except Exception as exc:  # noqa: BLE001 - network trouble: retry later
+                except Exception as exc:  # network trouble: retry later
                     error = exc
                 if error is not None:
                     logger.warning("push %s to %s:%s failed: %s", job.row_id, job.channel, job.chat_id, error)
@@ -375,7 +376,7 @@ class ReminderRunner:
                 logger.info("outbox: %d sent, %d retry, %d failed, %d skipped, %d postponed",
                             len(report.sent), len(report.retried), len(report.failed),
                             len(report.skipped), len(report.postponed))
-        except Exception:  # noqa: BLE001 - a failed delivery round must not stop the scheduler
+        except Exception:  # a failed delivery round must not stop the scheduler
             logger.exception("outbox delivery failed")
 
     async def catch_up(self) -> DeliveryReport:

@@ -55,8 +55,9 @@ import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
 
@@ -646,7 +647,7 @@ class FakeTelegramAPI:
             asyncio.set_event_loop(loop)
             try:
                 loop.run_until_complete(self.start())
-            except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+            except BaseException as exc:  # reported to the starting thread
                 self._thread_error = exc
                 ready.set()
                 loop.close()
@@ -1298,7 +1299,8 @@ class FakeTelegramAPI:
             for row in rows:
                 for button in row:
                     if not isinstance(button, dict) or not button.get("text"):
-                        raise _bad_request("can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard")
+                        raise _bad_request("can't parse inline keyboard button: "
+                                           "Text buttons are unallowed in the inline keyboard")
                     data = button.get("callback_data")
                     if data is not None and not 1 <= len(str(data).encode("utf-8")) <= MAX_CALLBACK_DATA_BYTES:
                         raise _bad_request("BUTTON_DATA_INVALID")

@@ -25,8 +25,8 @@ from channels.console import ConsoleNotifier
 from channels.wecom.notifier import WeComRobotNotifier
 from channels.wecom.robot import RobotSender
 from jobs.outbox import ReminderRunner
-from tests.conftest import make_app
 from testing.fake_wecom import FakeWeComAPI
+from tests.conftest import make_app
 from tests.test_reminders import Recorder, add_task, run_at
 
 ROBOT_KEY = "robot-key-xm1-0001"

@@ -576,7 +576,7 @@ def test_two_processes_race_on_one_database(app):
             for _ in range(3):
                 runner.tick()
                 asyncio.run(runner.deliver_all(limit=5))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(r,)) for r in runners]

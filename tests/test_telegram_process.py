@@ -64,7 +64,8 @@ class Session_:
                 for button in row:
                     if label in button["text"]:
                         self.transcript.append(f"👤 {self.name}:[按下“{button['text']}”]")
-                        return self._wait(lambda: self.fake.push_callback(self.user_id, button["callback_data"]))
+                        return self._wait(lambda data=button["callback_data"]:
+                                          self.fake.push_callback(self.user_id, data))
         raise AssertionError(f"no button {label!r}")
 
 

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from bot.models import ChatIdentity, InboundSeen
 from channels.server import NOTIFIERS_KEY
 from channels.wecom.crypto import WeComCrypto
-from tests.conftest import make_app
 from testing.fake_wecom import FakeWeComAPI, make_verify_params
+from tests.conftest import make_app
 from tests.wecom_helpers import (
     AES_KEY,
     AGENT,

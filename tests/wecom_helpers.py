@@ -64,7 +64,7 @@ class Harness:
         self.crypto = WeComCrypto(TOKEN, AES_KEY, CORP)
         self.nonces = itertools.count(1000)
 
-    async def __aenter__(self) -> "Harness":
+    async def __aenter__(self) -> Harness:
         self.web_app, self.installed = build_web_app(self.app)
         self.channel = self.web_app[CHANNEL_KEY]
         self.channel.notifier.client.backoff_s = 0.01

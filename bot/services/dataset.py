@@ -67,7 +67,7 @@ class PeriodIn(Item):
     source: Optional[str] = None
 
     @model_validator(mode="after")
-    def _dates(self) -> "PeriodIn":
+    def _dates(self) -> PeriodIn:
         if self.period_end < self.period_start:
             raise ValueError("period_end 早于 period_start")
         return self
@@ -112,7 +112,7 @@ class TaskIn(Item):
     source: Optional[str] = None
 
     @model_validator(mode="after")
-    def _dates(self) -> "TaskIn":
+    def _dates(self) -> TaskIn:
         if self.start and self.deadline and self.deadline < self.start:
             raise ValueError("deadline 早于 start")
         return self
@@ -147,11 +147,11 @@ class DatasetIn(Item):
     notes: Optional[Any] = None
 
     @model_validator(mode="after")
-    def _unique(self) -> "DatasetIn":
+    def _unique(self) -> DatasetIn:
         for section, items in (("teams", self.teams), ("indicators", self.indicators), ("tasks", self.tasks)):
             seen: set[str] = set()
             for item in items:
-                key = getattr(item, "code", None) or getattr(item, "key")
+                key = getattr(item, "code", None) or item.key
                 if key in seen:
                     raise ValueError(f"{section} 中的 {key} 重复")
                 seen.add(key)

@@ -17,11 +17,12 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
+from collections.abc import Iterator
 from copy import copy
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased, selectinload
@@ -361,7 +362,7 @@ def _read_workbook(path: Path) -> list[_Sheet]:
     try:
         cached = load_workbook(path, data_only=True)
         raw = load_workbook(path, data_only=False, read_only=True)  # only to see formulas
-    except Exception as exc:  # noqa: BLE001 - any parse failure means "not a workbook"
+    except Exception as exc:  # any parse failure means "not a workbook"
         logger.info("not a workbook %s: %s", path, exc)
         raise InvalidInput("这不是 Excel 工作簿(.xlsx),或文件已损坏,无法导入。") from None
     sheets = []

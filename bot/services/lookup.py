@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 import threading
 from bisect import bisect_right
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Optional
+from typing import Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -128,7 +129,8 @@ class _Index:
                 return Match(candidates=hits[:limit], how="ambiguous")
 
         if query.isascii() and query.isalpha():
-            hits = allowed(self.pinyin.get(_PINYIN_PREFIX + query, set()) | self.pinyin.get(_INITIALS_PREFIX + query, set()))
+            hits = allowed(self.pinyin.get(_PINYIN_PREFIX + query, set())
+                           | self.pinyin.get(_INITIALS_PREFIX + query, set()))
             if len(hits) == 1:
                 return Match(best=hits[0], how="pinyin")
             if hits:
@@ -164,7 +166,7 @@ class _Index:
         longest = min(len(query), self.longest_key)
         if (len(query) - 1) * longest > len(self.plain_keys):
             # a very long question: scanning the keys is cheaper than its substrings
-            for key, ref in zip(self.plain_keys, self.plain_owner):
+            for key, ref in zip(self.plain_keys, self.plain_owner, strict=True):
                 if len(key) >= 2 and key in query:
                     inside[ref] = max(inside.get(ref, 0), len(key))
             return inside
@@ -177,7 +179,7 @@ class _Index:
     def _names_around(self, query: str) -> list[Ref]:
         """Owners of the names that contain the query."""
         if _SEPARATOR in query:  # cannot happen after normalising; kept exact anyway
-            return [ref for key, ref in zip(self.plain_keys, self.plain_owner) if query in key]
+            return [ref for key, ref in zip(self.plain_keys, self.plain_owner, strict=True) if query in key]
         found = []
         at = self.joined.find(query)
         while at != -1:
@@ -192,14 +194,14 @@ class _Index:
         from rapidfuzz import fuzz, process
 
         scores: dict[Ref, float] = {}
-        for choice, score, idx in process.extract(
+        for _choice, score, idx in process.extract(
             query, self.plain_keys, scorer=fuzz.ratio, limit=limit * 4, score_cutoff=50
         ):
             ref = self.plain_owner[idx]
             scores[ref] = max(scores.get(ref, 0), score)
         if not query.isascii():
             pinyin_query = "".join(lazy_pinyin(query))
-            for choice, score, idx in process.extract(
+            for _choice, score, idx in process.extract(
                 pinyin_query, self.pinyin_keys, scorer=fuzz.ratio, limit=limit * 4, score_cutoff=80
             ):
                 ref = self.pinyin_owner[idx]

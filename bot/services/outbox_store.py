@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Iterable, Optional, Sequence
+from typing import Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -86,7 +87,8 @@ def warn_missing_years(session: Session, now: datetime, years: Iterable[int]) ->
     for year in sorted(set(years)):
         count += warn_admins(session, now, f"calendar-missing:{year}",
                              f"⚠️ 日历提醒:节假日数据没有{year}年,暂按周一至周五算工作日。"
-                             f"\n请升级 chinesecalendar,或在 config.yaml 的 reminders.calendar_overrides 里补上{year}年的节假日和调休。")
+                             "\n请升级 chinesecalendar,或在 config.yaml 的 reminders.calendar_overrides 里"
+                             f"补上{year}年的节假日和调休。")
     return count
 
 

@@ -135,7 +135,7 @@ def tasks_version(session: Session) -> str:
     return meta_version(session, TASKS_VERSION_KEY)
 
 
-def _load_page(session: Session, ids: list[int], today: date) -> list[tuple[Task, "Light"]]:
+def _load_page(session: Session, ids: list[int], today: date) -> list[tuple[Task, Light]]:
     by_id = {t.id: t for t in with_team_owner(session.execute(PAGE_TASKS, {"ids": list(ids)}))}
     return [(by_id[i], light_of(by_id[i], today)) for i in ids if i in by_id]
 

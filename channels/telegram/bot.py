@@ -28,8 +28,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Optional
 
 from telegram import (
     BotCommand,
@@ -264,7 +265,8 @@ async def send_reply(bot, chat_id: int | str, reply: Reply, edit_message: Option
                 logger.info("edit failed (%s); sending a new message instead", error)
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
-        await with_network_retries(lambda: send_text(bot, chat_id, part, markup if last else None),
+        await with_network_retries(lambda part=part, last=last: send_text(bot, chat_id, part,
+                                                                          markup if last else None),
                                    "sendMessage")
     for out_file in reply.files:
         path = Path(out_file.path)

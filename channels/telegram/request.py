@@ -15,10 +15,10 @@ requests read these variables; the WeCom client ignores them (``wecom.proxy``).
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-from typing import Mapping, Optional
+from collections.abc import Mapping
+from typing import Optional
 from urllib.parse import urlencode, urlsplit
 from urllib.request import proxy_bypass_environment
 
@@ -139,7 +139,7 @@ class AiohttpRequest(BaseRequest):
             async with self._session.request(method, url, data=data, headers=headers, timeout=timeout,
                                              proxy=None if self._socks else self.proxy) as response:
                 return response.status, await response.read()
-        except asyncio.TimeoutError as error:  # aiohttp's connect/read timeouts included
+        except TimeoutError as error:  # aiohttp's connect/read timeouts included
             raise TimedOut from error
         except aiohttp.ClientError as error:
             raise NetworkError(f"aiohttp.{error.__class__.__name__}: {error}") from error

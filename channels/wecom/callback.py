@@ -30,8 +30,9 @@ import contextvars
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 from aiohttp import web
 from sqlalchemy import select
@@ -259,7 +260,7 @@ class WeComChannel:
                         logger.warning("reply to %s for %s not sent: %s", msg.user_id, msg.message_ref, error)
                         break
                 self.handled += 1
-        except Exception:  # noqa: BLE001 - one message must not break the server
+        except Exception:  # one message must not break the server
             logger.exception("WeCom message %s failed", msg.message_ref)
         finally:
             self.inflight.discard(msg.message_ref or "")

@@ -17,8 +17,9 @@ import asyncio
 import logging
 import time
 from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Optional
 
 import httpx
 
@@ -193,7 +194,7 @@ class WeComClient:
             if self.on_error is not None:
                 try:
                     await self.on_error(error)
-                except Exception:  # noqa: BLE001 - reporting must not hide the error itself
+                except Exception:  # reporting must not hide the error itself
                     logger.exception("reporting a WeCom error failed")
             raise error
 

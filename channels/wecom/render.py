@@ -13,7 +13,8 @@ instead (``Incoming.buttons_supported=False``), so nothing here has to.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterator, Optional
+from collections.abc import Iterator
+from typing import Optional
 
 from bot.messages import Button, Reply
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable, Optional
+from typing import Optional
 
 import httpx
 from sqlalchemy import select
@@ -86,7 +87,7 @@ class RobotSender:
             if self.on_error is not None:
                 try:
                     await self.on_error(error)
-                except Exception:  # noqa: BLE001
+                except Exception:
                     logger.exception("reporting a WeCom robot error failed")
             raise error
 
