@@ -281,17 +281,17 @@ def _parse_date_forms(
 
     m = _RE_YMD_CN.fullmatch(s)
     if m:
-        year_digits, year_word, month, day = m.groups()
+        year_digits, year_word, month_text, day_text = m.groups()
         if year_digits:
             year = _to_int(year_digits)
         else:
             year = today.year + (1 if year_word == "明年" else 0)
-        return _make_date(year, _to_int(month), _to_int(day), original)
+        return _make_date(year, _to_int(month_text), _to_int(day_text), original)
 
     m = _RE_MD_SEP.fullmatch(s) or _RE_MD_CN.fullmatch(s)
     if m:
-        month, day = m.group(1), m.groups()[-1]
-        return _future_month_day(today, _to_int(month), _to_int(day), original)
+        month_text, day_text = m.group(1), m.groups()[-1]
+        return _future_month_day(today, _to_int(month_text), _to_int(day_text), original)
 
     m = _RE_DAY_OF_MONTH.fullmatch(s)
     if m:

@@ -9,11 +9,13 @@ import logging
 import re
 from pathlib import Path
 from typing import Any, Optional
+from typing import cast as cast_type
 
 from sqlalchemy import (
     Engine,
     Integer,
     String,
+    Table,
     cast,
     create_engine,
     event,
@@ -139,7 +141,7 @@ def meta_version(session: Session, key: str) -> str:
     """
     versions = session.info.get(_VERSIONS_INFO)
     if versions is None:
-        versions = session.info[_VERSIONS_INFO] = dict(session.execute(_VERSIONS).all())
+        versions = session.info[_VERSIONS_INFO] = {key: value for key, value in session.execute(_VERSIONS)}
     return versions.get(key, "0")
 
 
@@ -161,7 +163,7 @@ def forget_meta_versions(session: Session) -> None:
     session.info.pop(_VERSIONS_INFO, None)
 
 
-_META = MetaEntry.__table__
+_META = cast_type(Table, MetaEntry.__table__)
 _BUMP_TASKS_VERSION = (update(_META).where(_META.c.key == TASKS_VERSION_KEY)
                        .values(value=cast(cast(_META.c.value, Integer) + 1, String)))
 _FIRST_TASKS_VERSION = insert(_META).values(key=TASKS_VERSION_KEY, value="1")

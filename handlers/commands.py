@@ -57,8 +57,13 @@ def cmd_query(ctx: Ctx, args: str) -> list[Reply] | Reply:
         kind, id_ = match.best
         if kind == KIND_INDICATOR:
             answer = indicator_service.answer_by_id(ctx.session, id_)
+            if answer is None:
+                raise NotFound("这个指标刚被删除了。")
             return indicator_reply(ctx, answer.indicator, with_source, answer)
-        return task_reply(ctx, task_service.get_task_for_card(ctx.session, id_))
+        task = task_service.get_task_for_card(ctx.session, id_)
+        if task is None:
+            raise NotFound("这个事项刚被删除了。")
+        return task_reply(ctx, task)
     if match.candidates and match.how == "ambiguous":
         buttons = [[candidate_button(ctx, ref)] for ref in match.candidates]
         return Reply(f"“{args.strip()}”可能是:", buttons=buttons)

@@ -21,8 +21,11 @@ class Ctx:
     session: Session
     now: datetime
     msg: Incoming
-    person: Optional[Person]
-    _conversation: object = field(default=None, repr=False)
+    #: the person asking. Typed as always present because dispatch guarantees it for every
+    #: handler that needs one (handlers.core: an unbound user reaches only Action.ANYONE
+    #: commands, and those, like /start, test ``ctx.person is None`` themselves)
+    person: Person
+    _conversation: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._conversation = _UNKNOWN

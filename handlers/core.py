@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Optional
+from typing import Optional, cast
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.app import Duban
 from bot.messages import GROUP, Incoming, Reply
-from bot.models import InboundSeen
+from bot.models import InboundSeen, Person
 from bot.permissions import Action, allowed, refusal
 from bot.services.errors import NotFound, PermissionDenied, ServiceError
 from bot.services.people import group_team, identify_in_chat
@@ -48,7 +48,7 @@ def handle(app: Duban, msg: Incoming) -> list[Reply]:
             if msg.message_ref and _seen_before(session, msg):
                 raise _AlreadySeen
             person, conv = identify_in_chat(session, msg.channel, msg.user_id, msg.chat_id)
-            ctx = Ctx(app, session, app.clock.now(), msg, person)
+            ctx = Ctx(app, session, app.clock.now(), msg, cast(Person, person))  # None: see Ctx.person
             ctx.known_conversation(conv)
             replies = _route(ctx)
             if replies and not msg.buttons_supported:
@@ -73,10 +73,11 @@ class _AlreadySeen(Exception):
     """This message_ref was handled before."""
 
 
-_SEEN = insert(InboundSeen.__table__)  # built once
-_SEEN_BEFORE = (select(InboundSeen.__table__.c.channel)
-                .where(InboundSeen.__table__.c.channel == bindparam("channel"),
-                       InboundSeen.__table__.c.external_id == bindparam("external_id")))
+_INBOUND_SEEN = cast(Table, InboundSeen.__table__)
+_SEEN = insert(_INBOUND_SEEN)  # built once
+_SEEN_BEFORE = (select(_INBOUND_SEEN.c.channel)
+                .where(_INBOUND_SEEN.c.channel == bindparam("channel"),
+                       _INBOUND_SEEN.c.external_id == bindparam("external_id")))
 
 
 def _seen_before(session: Session, msg: Incoming) -> bool:

@@ -133,7 +133,10 @@ def _summary(ctx: Ctx, task: Task, data: dict) -> Reply:
         lines.append(f"说明:{data['note']}")
     if data.get("photo"):
         lines.append("照片:1张")
-    conv_id = ctx.conversation().id
+    conv = ctx.conversation()
+    if conv is None:
+        return Reply("这次报进展已结束,请重新发“报进展”。")
+    conv_id = conv.id
     return Reply("\n".join(lines) + "\n回复“确定”提交,“取消”放弃。",
                  buttons=[[ctx.button("确定提交", "g", conv_id, "ok"),
                            ctx.button("取消", "g", conv_id, "no")]])
@@ -155,7 +158,7 @@ def cb_guided(ctx: Ctx, parts: list[str]) -> Reply:
         if action == "no":
             ctx.end_conversation()
             return Reply(CANCELLED)
-        return continue_guided(ctx, conv, "确定")
+        return continue_guided(ctx, conv, "确定") or Reply("按钮已过期,请重新发“报进展”。", notice="已过期")
     return Reply("按钮已过期,请重新发“报进展”。", notice="已过期")
 
 
@@ -166,7 +169,7 @@ def cb_confirm(ctx: Ctx, parts: list[str]) -> Reply:
     if not parts or parts[0] != "yes":
         ctx.end_conversation()
         return Reply(CANCELLED)
-    return continue_confirm(ctx, conv, "确定")
+    return continue_confirm(ctx, conv, "确定") or Reply("按钮已过期,请重新提交。", notice="已过期")
 
 
 def cb_update(ctx: Ctx, parts: list[str]) -> Reply:

@@ -44,7 +44,7 @@ def cmd_chart(ctx: Ctx, args: str) -> Reply:
         if names and match.how == "ambiguous":
             raise NotFound(f"“{name}”对应多个指标,请写全名:", names)
         raise NotFound(f"没有找到指标“{name}”。" + ("相近的有:" if names else "发 /kpi 看全部指标。"), names[:3])
-    indicator = ctx.session.get(Indicator, match.best[1])
+    indicator = ctx.session.get_one(Indicator, match.best[1])
     path, series = charts.indicator_chart(ctx.session, indicator, _out_path(ctx, "chart", ".png"))
     caption = f"{indicator.name}趋势"
     if series.has_derived:

@@ -125,7 +125,7 @@ def _decide(ctx: Ctx, args: str, approve: bool) -> Reply:
         return Reply(f"请写申请编号,例如:{word} 12")
     request = extensions.decide_extension(ctx.session, ctx.now, ctx.person, int(head), approve,
                                    ctx.app.config.lights, note.strip())
-    task = ctx.session.get(Task, request.task_id)
+    task = ctx.session.get_one(Task, request.task_id)
     d = request.new_deadline
     if approve:
         return Reply(f"✅ 已同意延期(编号{request.id}):{task.name} "

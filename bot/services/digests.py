@@ -44,7 +44,8 @@ def digest_texts(session: Session, now: datetime, team_ids: Iterable[int],
     by_team: dict[int, list] = {}
     for team_id, name, deadline, color in rows:
         by_team.setdefault(team_id, []).append((name, deadline, color))
-    names = dict(session.execute(select(Team.id, Team.name).where(Team.id.in_(list(by_team)))).all())
+    names = {team_id: name for team_id, name in
+             session.execute(select(Team.id, Team.name).where(Team.id.in_(list(by_team))))}
     return {team_id: _digest_body(names.get(team_id, ""), items, today, due_days)
             for team_id, items in by_team.items()}
 

@@ -93,7 +93,7 @@ def decide_extension(session: Session, now: datetime, person: Person, request_id
     request = session.get(ExtensionRequest, request_id)
     if request is None:
         raise NotFound(f"没有编号{request_id}的延期申请。")
-    task = session.get(Task, request.task_id)
+    task = session.get_one(Task, request.task_id)
     if not can_decide(session, person, task):
         raise PermissionDenied("只有本专班负责人或分管领导可以审批这条延期申请。")
     if request.status != "pending":

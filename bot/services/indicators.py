@@ -80,7 +80,7 @@ class IndicatorAnswer:
             if self.completion_pct is not None:
                 target += f",完成{fmt_number(self.completion_pct, 1)}%"
                 out.append(target)
-                out.append(f"序时进度{fmt_number(self.schedule_pct, 1)}%,{fmt_pp(self.gap_pp)}")
+                out.append(f"序时进度{fmt_number(self.schedule_pct, 1)}%,{fmt_pp(self.gap_pp or 0.0)}")
             else:
                 out.append(target)
         if val.source:

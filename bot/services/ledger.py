@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from copy import copy
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -327,7 +327,7 @@ class _Sheet:
     """One worksheet as plain rows: cached values, formula flags and number formats."""
 
     def __init__(self, title: str, values: list[list[Any]], formulas: list[list[bool]],
-                 formats: list[list[str]], merged: list[tuple[int, int]] = ()) -> None:
+                 formats: list[list[str]], merged: Iterable[tuple[int, int]] = ()) -> None:
         self.title = title
         self.values = values
         self.formulas = formulas
@@ -502,8 +502,9 @@ class _Validator:
         self.report = ImportReport()
         self.task_changes: list[_TaskChange] = []
         self.indicator_changes: list[_IndicatorChange] = []
-        self._tasks_by_key: Optional[dict[str, int]] = None
-        self._tasks_by_name: Optional[dict[str, list[int]]] = None
+        self._tasks_by_key: dict[str, int] = {}
+        self._tasks_by_name: dict[str, list[int]] = {}
+        self._indexed = False
 
     def bad(self, sheet: _Sheet, row: int, reason: str) -> None:
         self.report.bad_rows.append(BadRow(sheet.title, row + 1, reason))
@@ -511,8 +512,9 @@ class _Validator:
     # -- tasks
     def _task_index(self) -> None:
         """Every task, its owner and its latest note, each in one query (not one per row)."""
-        if self._tasks_by_key is not None:
+        if self._indexed:
             return
+        self._indexed = True
         self._tasks_by_key, self._tasks_by_name, self._tasks = {}, {}, {}
         for task in self.session.scalars(select(Task).options(selectinload(Task.owner))):
             self._tasks[task.id] = task
@@ -619,8 +621,8 @@ class _Validator:
     def indicators(self, sheet: _Sheet, header: int, cols: dict[str, int]) -> None:
         by_key = {i.key: i for i in self.session.scalars(select(Indicator))}
         by_name: dict[str, list[Indicator]] = {}
-        for indicator in by_key.values():
-            by_name.setdefault(normalize_name(indicator.name), []).append(indicator)
+        for known in by_key.values():
+            by_name.setdefault(normalize_name(known.name), []).append(known)
         seen: dict[tuple[int, str], int] = {}
         targets: dict[int, int] = {}
         for r in range(header + 1, len(sheet.values)):
@@ -738,6 +740,7 @@ def import_ledger(session: Session, now: datetime, actor: Person, path: Path, ru
         return report
     for change in validator.task_changes:
         task = change.task
+        before: dict[str, Any]
         if change.owner is not None:
             before = {"owner": task.owner.name if task.owner else None}
             task.owner = change.owner
@@ -749,7 +752,8 @@ def import_ledger(session: Session, now: datetime, actor: Person, path: Path, ru
             refresh_light_dates(task, rules)
             audit.record(session, now, actor, "import", "task", task.key, before, {"deadline": change.deadline})
             old = before["deadline"].isoformat() if before["deadline"] else "未定"
-            report.changes.append(f"{task.name}:时间节点 {old} → {change.deadline.isoformat()}")
+            new = change.deadline.isoformat() if change.deadline else "未定"
+            report.changes.append(f"{task.name}:时间节点 {old} → {new}")
         if change.progress is not None or change.note:
             old = task.progress
             record_update(session, now, actor, task, rules, progress=change.progress, note=change.note,
@@ -761,8 +765,8 @@ def import_ledger(session: Session, now: datetime, actor: Person, path: Path, ru
             if change.note:
                 parts.append("新进展")
             report.changes.append(f"{task.name}:" + ",".join(parts))
-    for change in validator.indicator_changes:
-        _apply_indicator(session, now, actor, change, report)
+    for indicator_change in validator.indicator_changes:
+        _apply_indicator(session, now, actor, indicator_change, report)
     session.flush()
     report.applied = True
     return report
@@ -772,6 +776,7 @@ def _apply_indicator(session: Session, now: datetime, actor: Person, change: _In
                      report: ImportReport) -> None:
     indicator = change.indicator
     parts = []
+    before: Optional[dict[str, Any]]
     if change.set_target:
         before = {"target": indicator.target}
         indicator.target = change.target
@@ -782,6 +787,8 @@ def _apply_indicator(session: Session, now: datetime, actor: Person, change: _In
         before = {"value": row.value, "yoy_pct": row.yoy_pct} if row else None
         if row is None:
             end = change.period_end
+            if end is None:  # the validator refuses a new value without a period
+                raise InvalidInput(f"{indicator.name}:缺少时期,无法新增数值。")
             row = IndicatorValue(indicator=indicator, period_label=change.period,
                                  period_start=date(end.year, 1, 1), period_end=end, recorded_at=now,
                                  source=f"台账导入({actor.name})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Optional
+from typing import Any, Optional
 
 from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
@@ -85,6 +85,7 @@ def list_tasks(
         title, total, page, ids = cached
         return TaskPage(title, _load_page(session, ids, today), total, page, page_size, which, arg)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    order: tuple[Any, ...]
     if which in ("overdue", RED, YELLOW, "week", "due"):
         # one light or a date window: the earliest deadline is the most urgent (index order)
         order = (Task.deadline.asc(), Task.id)
@@ -93,7 +94,7 @@ def list_tasks(
     pages = max(1, math.ceil(total / page_size))
     page = min(max(1, page), pages)
     # ids first: the filter, count and order read only the lights index; then one page of rows
-    ids = session.scalars(query.order_by(*order).offset((page - 1) * page_size).limit(page_size)).all()
+    ids = list(session.scalars(query.order_by(*order).offset((page - 1) * page_size).limit(page_size)))
     cache.put(cache_key, (title, total, page, list(ids)))
     return TaskPage(title, _load_page(session, ids, today), total, page, page_size, which, arg)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Optional
+from typing import Optional, cast
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from bot.config import LightsConfig
@@ -65,9 +65,10 @@ def find_task(session: Session, text: str, for_card: bool = False) -> Task:
     ``for_card`` loads its team and owner with it (see get_task_for_card)."""
     match = name_index(session).find(session, text, kinds={KIND_TASK})
     if match.best:
-        if for_card:
-            return get_task_for_card(session, match.best[1])
-        return session.scalar(_TASK, {"task_id": match.best[1]})
+        found = (get_task_for_card(session, match.best[1]) if for_card
+                 else session.scalar(_TASK, {"task_id": match.best[1]}))
+        if found is not None:
+            return found
     names = [name_index(session).name_of(session, ref) for ref in match.candidates]
     if names and match.how == "ambiguous":
         raise NotFound(f"“{text.strip()}”对应多个事项,请写全名:", names)
@@ -133,7 +134,7 @@ def record_update(
                   photo_path=photo_path, channel=channel, source_ref=source_ref)
     # Written with one Core INSERT rather than as an ORM object: updates are append-only and
     # never read back in this transaction; this skips the ORM unit of work (see bench/).
-    session.connection().execute(insert(TaskUpdate.__table__), [values])
+    session.connection().execute(insert(cast(Table, TaskUpdate.__table__)), [values])
     update = TaskUpdate(**values)  # transient, for the receipt; not added to the session
     update.author, update.milestone = person, milestone
     if milestone is not None and milestone.done_at is None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Optional
 
@@ -339,7 +339,7 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         pass
 
 
-Hook = Callable[[Application], Awaitable[None]]
+Hook = Callable[[Application], Coroutine[Any, Any, None]]
 
 
 class TelegramBot:
@@ -393,7 +393,7 @@ class TelegramBot:
         application.add_error_handler(self.on_error)
         return application
 
-    async def start(self, application: Application, polling: bool = True, poll_timeout: float = 1) -> None:
+    async def start(self, application: Application, polling: bool = True, poll_timeout: int = 1) -> None:
         """Start an Application built here without ``run_polling`` (tests, benchmark, webhook)."""
         await application.initialize()
         await self.register_commands(application)
@@ -449,7 +449,7 @@ class TelegramBot:
     async def on_edited(self, update: Update, bot) -> None:
         message = update.edited_message
         logger.info("update %s: edited message ignored", update.update_id)
-        if message.chat.type == "private":
+        if message is not None and message.chat.type == "private":
             await send_reply(bot, message.chat_id, Reply(EDITED_REPLY))
 
     async def download_photos(self, bot, incoming: Incoming) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from datetime import timedelta
 
 from telegram.error import (
     BadRequest,
@@ -29,8 +30,8 @@ def delivery_error(error: TelegramError) -> DeliveryError:
     if isinstance(error, RetryAfter):
         with warnings.catch_warnings():  # PTB 22 warns that the type becomes timedelta later
             warnings.simplefilter("ignore")
-            seconds = error.retry_after
-        seconds = seconds.total_seconds() if hasattr(seconds, "total_seconds") else float(seconds)
+            given = error.retry_after
+        seconds = given.total_seconds() if isinstance(given, timedelta) else float(given)
         return DeliveryError(f"telegram flood control: retry after {seconds}s", retry_after=seconds)
     if isinstance(error, Forbidden):
         return DeliveryError(f"telegram refused: {error}", permanent=True)

@@ -20,7 +20,7 @@ import os
 from collections.abc import Mapping
 from typing import Optional
 from urllib.parse import urlencode, urlsplit
-from urllib.request import proxy_bypass_environment
+from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]  # public, untyped in typeshed
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
@@ -80,7 +80,7 @@ class AiohttpRequest(BaseRequest):
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
             connector: aiohttp.BaseConnector
-            if self._socks:
+            if self._socks and self.proxy:
                 # optional dependency, needed only for a SOCKS proxy
                 from aiohttp_socks import ProxyConnector
 
@@ -118,6 +118,8 @@ class AiohttpRequest(BaseRequest):
                          pool_timeout=BaseRequest.DEFAULT_NONE) -> tuple[int, bytes]:
         if self._session is None or self._session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")
+        data: aiohttp.FormData | bytes | None
+        headers: Optional[dict[str, str]]
         files = request_data.multipart_data if request_data else None
         params = request_data.json_parameters if request_data else None
         if files:

@@ -32,7 +32,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from aiohttp import web
 from sqlalchemy import select
@@ -200,8 +200,8 @@ class WeComChannel:
             return None
         kind = fields.get("MsgType", "").strip().lower()
         msg_id = fields.get("MsgId", "").strip()
-        base = dict(channel=CHANNEL, chat_id=user, user_id=user, buttons_supported=self.use_cards,
-                    can_send_photos=False)
+        base: dict[str, Any] = dict(channel=CHANNEL, chat_id=user, user_id=user,
+                                    buttons_supported=self.use_cards, can_send_photos=False)
         msg_ref = f"wecom:msg:{msg_id}" if msg_id else _ref(
             "wecom:ev", user, fields.get("CreateTime", ""), fields.get("Event", ""),
             hashlib.sha1(fields.get("EventKey", "").encode()).hexdigest()[:12])

@@ -35,7 +35,8 @@ def utf8_len(text: str) -> int:
 
 def _cut_line(line: str, limit: int) -> Iterator[str]:
     """Split one over-long line between characters, each piece <= limit bytes."""
-    piece, size = [], 0
+    piece: list[str] = []
+    size = 0
     for char in line:
         width = utf8_len(char)
         if size + width > limit and piece:
