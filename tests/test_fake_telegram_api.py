@@ -516,6 +516,7 @@ async def test_post_to_webhook_sends_the_secret_header():
 # ---------------------------------------------------------------- thread runner / subprocess
 
 
+@pytest.mark.slow
 def test_thread_runner_with_echobot_as_a_separate_process():
     fake = FakeTelegramAPI(token=TOKEN, bot_username="duban_bot").start_in_thread()
     process = None

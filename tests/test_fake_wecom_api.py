@@ -259,6 +259,7 @@ def test_threaded_sync_usage() -> None:
         ] == 0
 
 
+@pytest.mark.slow
 def test_standalone_process() -> None:
     with subprocess.Popen(
         [sys.executable, "-m", "testing.fake_wecom", "--corp-id", CORP, "--secret", SECRET],

@@ -73,6 +73,9 @@ def text_of(sent: list[dict]) -> str:
     return "\n".join(s.get("text") or "" for s in sent)
 
 
+pytestmark = pytest.mark.slow  # the bot as a real process (run.py) against fake servers
+
+
 @pytest.fixture
 def bot_process(tmp_path):
     fake = FakeTelegramAPI(token=TOKEN, bot_username="duban_bot", rate_limits=False).start_in_thread()

@@ -127,6 +127,9 @@ class Bot:
                              + texts(self.api.sent) + "\n" + "".join(self.output[-30:]))
 
 
+pytestmark = pytest.mark.slow  # the bot as a real process (run.py) against fake servers
+
+
 @pytest.fixture
 def bot(tmp_path):
     api = FakeWeComAPI(corp_id=CORP, secret=SECRET, agent_id=AGENT, robot_keys={ROBOT_KEY})
