@@ -231,7 +231,8 @@ def _ask_extension(app, runner, rec, key: str) -> tuple[Chat, int]:
     push = _push_for(rec, f"测试事项{key}")
     step1 = pressed(wang, push, "申请延期")
     assert "请发新的日期" in step1[0].text
-    assert "看不懂" in wang.say("下辈子") or "日期" in wang.say("下辈子")
+    assert wang.say("下辈子") == ("看不懂这个日期:下辈子。可以写 2025-12-31、12月31日、12.31 或 下周五\n"
+                                 "请重新发新的日期,或发“取消”。")
     assert "新日期:2026年1月15日" in wang.say("1月15日")
     done = wang.say("设备到货推迟")
     assert "延期申请已提交" in done
