@@ -16,19 +16,14 @@ from sqlalchemy import select
 
 from bot.app import Duban
 from bot.messages import Incoming, Reply
-from bot.models import ROLE_CADRE, ROLE_LEADER, ROLE_TEAM_LEAD, Person
+from bot.models import Person
 from bot.notify import NotifierRouter
 from bot.services.errors import NotFound
-from bot.services.people import bind_identity
+from bot.services.people import ROLE_WORDS, bind_identity
 from handlers import handle
 from jobs.outbox import ReminderRunner
 
 CHANNEL = "console"
-ROLE_WORDS = {
-    "leader": ROLE_LEADER, "领导": ROLE_LEADER,
-    "team_lead": ROLE_TEAM_LEAD, "lead": ROLE_TEAM_LEAD, "组长": ROLE_TEAM_LEAD, "负责人": ROLE_TEAM_LEAD,
-    "cadre": ROLE_CADRE, "干部": ROLE_CADRE,
-}
 
 
 def pick_person(app: Duban, who: Optional[str]) -> Person:

@@ -12,7 +12,7 @@ from bot.services import task_lists
 from bot.services import tasks as task_service
 from bot.services.errors import InvalidInput, NotFound
 from bot.services.lookup import KIND_INDICATOR
-from bot.services.people import role_label
+from bot.services.people import ROLE_WORDS, role_label
 from bot.services.text import nfkc
 from handlers import flows, render
 from handlers.context import Ctx
@@ -297,10 +297,6 @@ def cb_list(ctx: Ctx, parts: list[str]) -> Reply:
 
 def cb_kpi(ctx: Ctx, parts: list[str]) -> Reply:
     return cmd_kpi(ctx, parts[0] if parts else "")
-
-
-ROLE_WORDS = {"领导": "leader", "leader": "leader", "专班负责人": "team_lead", "组长": "team_lead",
-              "负责人": "team_lead", "team_lead": "team_lead", "干部": "cadre", "cadre": "cadre"}
 
 
 def _role_and_team(ctx: Ctx, words: list[str]):

@@ -52,7 +52,8 @@ def start_guided(ctx: Ctx, task: Optional[Task] = None) -> Reply:
     if task is not None:
         people_service.require_can_update(ctx.person, task)
         return _ask_progress(ctx, task)
-    page = task_lists.list_tasks(ctx.session, ctx.now, ctx.person, "mine", page_size=8)
+    page = task_lists.list_tasks(ctx.session, ctx.now, ctx.person, "mine",
+                                 page_size=ctx.app.config.lists.page_size)
     rows = [(t, light) for t, light in page.rows if people_service.can_update(ctx.person, t)]
     if not rows and not ctx.person.is_admin:
         return Reply("你名下没有可报进展的事项。如有疑问请找专班负责人。")

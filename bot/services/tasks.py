@@ -118,15 +118,11 @@ def record_update(
         raise InvalidInput("请写上进度或进展说明,例如:/update 纳图电气 65% 主体厂房封顶")
     if task.status == STATUS_DONE and progress is not None and progress < 100 and not confirm_lower:
         raise NeedsConfirmation(
-            f"“{task.name}”已标记完成。确定把进度改回 {fmt_number(progress)}% 吗?",
-            {"task_key": task.key, "progress": progress, "note": note},
-        )
+            f"“{task.name}”已标记完成。确定把进度改回 {fmt_number(progress)}% 吗?")
     if (progress is not None and task.progress is not None and progress < task.progress
             and not confirm_lower):
         raise NeedsConfirmation(
-            f"“{task.name}”上次报的是 {fmt_number(task.progress)}%,这次 {fmt_number(progress)}% 更低。确定吗?",
-            {"task_key": task.key, "progress": progress, "note": note},
-        )
+            f"“{task.name}”上次报的是 {fmt_number(task.progress)}%,这次 {fmt_number(progress)}% 更低。确定吗?")
     before = {"progress": task.progress, "status": task.status}
     values = dict(task_id=task.id, author_id=person.id, created_at=now, progress=progress,
                   previous_progress=task.progress, note=note,
