@@ -142,7 +142,7 @@ class ReminderRunner:
 
     async def tick_async(self) -> None:
         try:
-            new = await asyncio.to_thread(self.tick)
+            new = await self.app.workers.run(self.tick)
             if new:
                 logger.info("reminders: %d new in the outbox", len(new))
         except Exception:  # a failed tick must not stop the scheduler
@@ -343,10 +343,10 @@ class ReminderRunner:
         """Claim up to ``limit`` due rows and send them (``concurrency`` at a time)."""
         now = now or self.app.clock.now()
         report = DeliveryReport()
-        token, ids = await asyncio.to_thread(self.claim, now, limit)
+        token, ids = await self.app.workers.run(self.claim, now, limit)
         if not ids:
             return report
-        jobs = await asyncio.to_thread(self._prepare, token, ids, now, report)
+        jobs = await self.app.workers.run(self._prepare, token, ids, now, report)
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(job: _Job) -> None:
@@ -361,7 +361,7 @@ class ReminderRunner:
                 if error is not None:
                     logger.warning("push %s to %s:%s failed: %s", job.row_id, job.channel, job.chat_id, error)
                 done_at = self.app.clock.now()
-                outcome = await asyncio.to_thread(self._finish, token, job, max(done_at, now), error)
+                outcome = await self.app.workers.run(self._finish, token, job, max(done_at, now), error)
                 {"sent": report.sent, "retry": report.retried, "failed": report.failed}.get(
                     outcome, report.skipped).append(job.row_id)
 
@@ -389,5 +389,5 @@ class ReminderRunner:
 
     async def catch_up(self) -> DeliveryReport:
         """On start: record what was missed while down (marked late) and send it once."""
-        await asyncio.to_thread(self.tick)
+        await self.app.workers.run(self.tick)
         return await self.deliver_all()

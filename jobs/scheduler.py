@@ -12,7 +12,6 @@ lives in database rows, so jobs never need re-registering when deadlines change.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Optional
@@ -52,7 +51,7 @@ def _prune(app: Duban) -> int:
 
 async def housekeeping(app: Duban) -> None:
     try:
-        removed = await asyncio.to_thread(_prune, app)
+        removed = await app.workers.run(_prune, app)
         if removed:
             logger.info("housekeeping: forgot %d old incoming-message ids", removed)
     except Exception:  # housekeeping must not stop the scheduler
