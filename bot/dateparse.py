@@ -28,7 +28,25 @@ numerals (十二月三十一日, 三天后, 两小时, 廿五号).
   today); ``本周五``/``这周五`` is Friday of the current week (may be in the past);
   ``下周五``/``下星期五`` is Friday of next week; ``下下周一`` two weeks on;
 * ends: ``月底``/``本月底``/``月末``, ``下月底``/``下个月底``, ``年底``/``年末``/``今年年底`` (12-31),
-  ``明年年底``.
+  ``明年年底``;
+* a named month's end or third (旬): ``3月底``/``三月底``/``3月末``/``3月份底``, ``3月上旬`` (the 10th),
+  ``3月中旬`` (the 20th), ``3月下旬`` (the month's last day) — the end of the period, since a
+  deadline "3月中旬" means "by mid-March is over". Without a year **future-biased** like
+  ``12月31日`` (三月底 said in July is next March); ``今年``/``明年``/``2026年`` may lead
+  (``明年3月底`` = next year's 03-31);
+* "within": ``本周内``/``这周内``/``周内`` = Friday of this week (the last office day; may be in
+  the past on a weekend), ``下周内`` = next week's Friday; ``本月内``/``月内`` = month end,
+  ``下个月内`` = next month's end; ``年内``/``今年内`` = 12-31, ``明年内`` = next year's 12-31;
+* holidays: ``春节前``/``春节后``, ``国庆前``/``国庆节后``/``国庆假期后``, ``元旦``, ``五一``/``劳动节``,
+  ``清明``, ``端午``, ``中秋`` with ``前``/``之前``/``以前`` or ``后``/``以后``/``之后``/``过后``,
+  optionally after ``今年``/``明年``. ``X前`` is the day before the official holiday block starts
+  (2026 春节前 = 2026-02-14, a make-up working Saturday); ``X后`` is the first working day after
+  the block ends (2025 国庆后 = 2025-10-09). Blocks come from the ``chinesecalendar`` package
+  (the State Council's notices). Without a year the next block not yet over is meant (for
+  ``前``: whose start is after today). For a year the package has no data: 春节 assumes
+  除夕 to 正月初七 off (lunar new year dates built in up to 2035), 国庆 October 1–7, 元旦
+  January 1, 五一 May 1–5, with Monday–Friday working days; 清明/端午/中秋 then give an error
+  asking for a date.
 
 Also tolerated: a trailing ``前``/``之前``/``以前`` ("周五前" = by Friday; but ``3天前`` is
 refused, it means three days ago) and a leading ``截至``/``截止``/``到``.
@@ -60,6 +78,8 @@ import re
 import unicodedata
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Optional
+
+import chinese_calendar
 
 from bot.clock import OFFICE_TZ
 
@@ -217,10 +237,98 @@ _RE_WEEKDAY = re.compile(
 _RE_MONTH_END = re.compile(r"(?:(本|这个?|下个?|下下个?)月|月)[底末]")
 _RE_YEAR_END = re.compile(r"(?:(今|本|明)年年?|年)[底末]")
 _RE_RELATIVE = re.compile(
-    rf"(过)?({_N})(天|日|个?工作日|周|个?星期|个?礼拜|个月)(后|以后|之后|内|以内)?", re.ASCII
+    rf"(过)?({_N})(天|日|个?工作日|周|个?星期|个?礼拜|个月)(后|以后|之后|内|以内|之内)?", re.ASCII
 )
 _RE_BEFORE_SUFFIX = re.compile(r"(.+?)(?:之前|以前|前)")
 _RE_LEADING = re.compile(r"(?:截至|截止到?|到)(.+)")
+
+
+_RE_MONTH_PART = re.compile(
+    rf"(?:(\d{{4}}|[〇零一二三四五六七八九]{{4}})年|(今年|本年|明年))?({_N})月份?(底|末|上旬|中旬|下旬)",
+    re.ASCII,
+)
+_RE_WEEK_WITHIN = re.compile(r"(本|这个?|下个?|下下个?)?(?:周|星期|礼拜)(?:内|之内|以内)")
+_RE_MONTH_WITHIN = re.compile(r"(本|这个?|下个?|下下个?)?月(?:内|之内|以内)")
+_RE_YEAR_WITHIN = re.compile(r"(今|本|明)?年(?:内|之内|以内)")
+_RE_HOLIDAY = re.compile(
+    r"(今年|明年)?(春节|国庆节?|元旦|五一|劳动节|清明节?|端午节?|中秋节?)"
+    r"(?:假期|长假|小长假|放假|节假日)?(前|之前|以前|后|以后|之后|过后)"
+)
+
+# chinesecalendar's holiday names
+_HOLIDAY_NAMES = {
+    "春节": "Spring Festival", "国庆": "National Day", "国庆节": "National Day",
+    "元旦": "New Year's Day", "五一": "Labour Day", "劳动节": "Labour Day",
+    "清明": "Tomb-sweeping Day", "清明节": "Tomb-sweeping Day",
+    "端午": "Dragon Boat Festival", "端午节": "Dragon Boat Festival",
+    "中秋": "Mid-autumn Festival", "中秋节": "Mid-autumn Festival",
+}
+# 正月初一, for years chinesecalendar has no data for
+_LUNAR_NEW_YEAR = {
+    2024: date(2024, 2, 10), 2025: date(2025, 1, 29), 2026: date(2026, 2, 17),
+    2027: date(2027, 2, 6), 2028: date(2028, 1, 26), 2029: date(2029, 2, 13),
+    2030: date(2030, 2, 3), 2031: date(2031, 1, 23), 2032: date(2032, 2, 11),
+    2033: date(2033, 1, 31), 2034: date(2034, 2, 19), 2035: date(2035, 2, 8),
+}
+_HOLIDAY_BLOCKS: dict[tuple[int, str], Optional[tuple[date, date, bool]]] = {}
+
+
+def _holiday_block(year: int, name: str) -> Optional[tuple[date, date, bool]]:
+    """(first day off, last day off, from official data) of a holiday in ``year``."""
+    key = (year, name)
+    if key not in _HOLIDAY_BLOCKS:
+        _HOLIDAY_BLOCKS[key] = _compute_holiday_block(year, name)
+    return _HOLIDAY_BLOCKS[key]
+
+
+def _compute_holiday_block(year: int, name: str) -> Optional[tuple[date, date, bool]]:
+    english = _HOLIDAY_NAMES[name]
+    days: list[date] = []
+    try:
+        day = date(year, 1, 1)
+        while day.year == year:
+            on_holiday, holiday = chinese_calendar.get_holiday_detail(day)
+            if on_holiday and holiday == english:
+                days.append(day)
+            day += timedelta(days=1)
+        if english == "New Year's Day":
+            # the block may start on Dec 30/31 of the year before
+            day = date(year, 1, 1) - timedelta(days=1)
+            while chinese_calendar.get_holiday_detail(day) == (True, english):
+                days.insert(0, day)
+                day -= timedelta(days=1)
+    except NotImplementedError:
+        days = []
+    if days:
+        return days[0], days[-1], True
+    # fixed rules for a year without official data
+    if english == "Spring Festival" and year in _LUNAR_NEW_YEAR:
+        first = _LUNAR_NEW_YEAR[year] - timedelta(days=1)
+        return first, first + timedelta(days=7), False
+    fixed = {
+        "National Day": (date(year, 10, 1), date(year, 10, 7)),
+        "New Year's Day": (date(year, 1, 1), date(year, 1, 1)),
+        "Labour Day": (date(year, 5, 1), date(year, 5, 5)),
+    }.get(english)
+    return (fixed[0], fixed[1], False) if fixed else None
+
+
+def _holiday_date(
+    name: str, year: int, before: bool, calendar: Optional["WorkCalendar"], original: str
+) -> date:
+    block = _holiday_block(year, name)
+    if block is None:
+        raise DateParseError(f"{year}年的{name}假期安排还没有数据,请写具体日期:{_echo(original)}")
+    first, last, official = block
+    if before:
+        return first - timedelta(days=1)
+    day = last + timedelta(days=1)
+    if official:
+        cal = calendar if calendar is not None else _default_calendar()
+        return cal.next_workday_on_or_after(day)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
 
 
 def _month_offset(prefix: Optional[str]) -> int:
@@ -328,6 +436,50 @@ def _parse_date_forms(
     m = _RE_YEAR_END.fullmatch(s)
     if m:
         return date(today.year + (1 if m.group(1) == "明" else 0), 12, 31)
+
+    m = _RE_MONTH_PART.fullmatch(s)
+    if m:
+        year_digits, year_word, month_token, part = m.groups()
+        month = _to_int(month_token)
+        if not 1 <= month <= 12:
+            raise DateParseError(f"没有{month}月:{_echo(original)}")
+
+        def part_day(year: int) -> date:
+            last = _last_day(year, month)
+            return date(year, month, {"上旬": 10, "中旬": 20}.get(part, last))
+
+        if year_digits:
+            return part_day(_to_int(year_digits))
+        if year_word:
+            return part_day(today.year + (1 if year_word == "明年" else 0))
+        result = part_day(today.year)
+        return result if result >= today else part_day(today.year + 1)
+
+    m = _RE_WEEK_WITHIN.fullmatch(s)
+    if m:
+        monday = today - timedelta(days=today.weekday())
+        return monday + timedelta(weeks=_month_offset(m.group(1)), days=4)
+
+    m = _RE_MONTH_WITHIN.fullmatch(s)
+    if m:
+        year, month = _shift_month(today.year, today.month, _month_offset(m.group(1)))
+        return date(year, month, _last_day(year, month))
+
+    m = _RE_YEAR_WITHIN.fullmatch(s)
+    if m:
+        return date(today.year + (1 if m.group(1) == "明" else 0), 12, 31)
+
+    m = _RE_HOLIDAY.fullmatch(s)
+    if m:
+        year_word, name, side = m.groups()
+        before = side in ("前", "之前", "以前")
+        if year_word:
+            return _holiday_date(name, today.year + (1 if year_word == "明年" else 0),
+                                 before, calendar, original)
+        result = _holiday_date(name, today.year, before, calendar, original)
+        if result < today:
+            result = _holiday_date(name, today.year + 1, before, calendar, original)
+        return result
 
     m = _RE_RELATIVE.fullmatch(s)
     if m:

@@ -15,11 +15,14 @@ import yaml
 
 HERE = Path(__file__).resolve()
 DATASET = HERE.parents[1] / "data" / "diaozhuang-2025.yaml"
-# In CI the repo is cloned next to a copy of the shared/ folder.
-REPORT = HERE.parents[2] / "shared" / "source" / "diaozhuang-2025-midyear-report.txt"
+# The office's own public report, kept in the repository so the check runs in any clone.
+REPORT = HERE.parents[1] / "data" / "source" / "diaozhuang-2025-midyear-report.txt"
+# Where the project's shared folder sits next to the repo, its copy must be the same file.
+SHARED_REPORT = HERE.parents[2] / "shared" / "source" / "diaozhuang-2025-midyear-report.txt"
 
 INDICATOR_CATEGORIES = {"经济运行", "招商引资", "科技人才", "城市建设", "民生保障", "社会治理", "党的建设"}
-TASK_CATEGORIES = {"重点项目", "招商引资", "下半年目标", "民生实事", "生态环境", "城市建设", "社会治理", "党的建设", "科技创新"}
+TASK_CATEGORIES = {"重点项目", "招商引资", "下半年目标", "民生实事", "生态环境", "城市建设", "社会治理", "党的建设", "科技创新",
+                   "问题清单"}
 QUALIFIERS = {"预计", "约", "超", "近", "余", "以上"}
 YEAR_END = dt.date(2025, 12, 31)
 
@@ -32,9 +35,13 @@ def data() -> dict:
 
 @pytest.fixture(scope="module")
 def report() -> str:
-    if not REPORT.is_file():
-        pytest.skip(f"source report not found at {REPORT} (shared/ folder is not checked out next to the repo)")
     return REPORT.read_text(encoding="utf-8")
+
+
+def test_report_copy_in_repo_matches_shared_source():
+    assert REPORT.is_file(), f"report missing at {REPORT}"
+    if SHARED_REPORT.is_file():
+        assert REPORT.read_bytes() == SHARED_REPORT.read_bytes(), "data/source copy differs from shared/source"
 
 
 def fmt(num) -> str:
@@ -150,6 +157,36 @@ def test_indicator_numbers_appear_in_source(data):
             assert number_in(ind["target_source"], ind["target"]), ind["key"]
 
 
+def test_qualifier_kept_wherever_the_report_writes_one(data):
+    """超N / 近N / 约N / N余 / N%以上 next to the figure, or 预计 before it: the value keeps it."""
+    for ind in data["indicators"]:
+        if ind["value"] is None:
+            continue
+        src, num = ind["source"], fmt(ind["value"])
+        for m in re.finditer(r"(?<![\d.])" + re.escape(num) + r"(?!\d|\.\d)", src):
+            after = src[m.end():]
+            if not after.startswith(ind["unit"]) and not after.startswith("余"):
+                continue  # the same number with another unit (e.g. 7个 vs 7亿元)
+            before = src[m.start() - 1] if m.start() else ""
+            expected = None
+            if before in ("超", "近", "约"):
+                expected = before
+            elif after.startswith("余"):
+                expected = "余"
+            elif after.startswith(ind["unit"] + "以上"):
+                expected = "以上"
+            elif "预计" in src[:m.start()]:
+                expected = "预计"
+            assert ind.get("qualifier") == expected, f"{ind['key']}: {src!r} -> qualifier {expected}"
+
+
+def test_yoy_only_where_the_report_says_so(data):
+    """同比 is shown for yoy_pct: only a sentence that says 同比 or 较同期 may give one."""
+    for ind in data["indicators"]:
+        if ind.get("yoy_pct") is not None:
+            assert "同比" in ind["source"] or "较同期" in ind["source"], ind["key"]
+
+
 def test_negative_change_only_where_report_says_decline(data):
     for ind in data["indicators"]:
         if ind.get("yoy_pct") is not None and ind["yoy_pct"] < 0:
@@ -175,7 +212,7 @@ SPOT_CHECKS = [
     ("规上工业总产值", 135.7, "亿元", 8.4, None),
     ("进出口总额", 10.2, "亿元", 9, None),
     ("限上社会消费品零售总额", 7.2, "亿元", 0.1, None),
-    ("固定资产投资", 7, "亿元", None, None),
+    ("市、区重点项目固定资产投资", 7, "亿元", None, None),
     ("接待项目", 38, "次", 2.3, None),
     ("拜访项目", 16, "次", None, None),
     ("已签约项目", 8, "个", None, None),
@@ -208,10 +245,43 @@ def test_spot_checks(data, name, value, unit, yoy, qualifier):
     assert ind.get("qualifier") == qualifier
 
 
-def test_change_only_indicators(data):
+def test_building_changes_are_stored_as_changes_not_yoy(data):
+    # "其中楼宇招商项目增长10%,闲置率下降10%": no level and no 同比 in the report.
     inds = by_name(data["indicators"])
-    assert inds["楼宇招商项目"]["value"] is None and inds["楼宇招商项目"]["yoy_pct"] == 10
-    assert inds["楼宇闲置率"]["value"] is None and inds["楼宇闲置率"]["yoy_pct"] == -10
+    for name in ("楼宇招商项目增长", "楼宇闲置率下降"):
+        ind = inds[name]
+        assert (ind["value"], ind["unit"], ind.get("yoy_pct")) == (10, "%", None), name
+        assert ind["source"] == "其中楼宇招商项目增长10%,闲置率下降10%"
+    assert "楼宇闲置率" in inds["楼宇闲置率下降"]["aliases"]
+    assert "楼宇招商项目" in inds["楼宇招商项目增长"]["aliases"]
+
+
+def test_fixed_asset_investment_is_the_key_projects_not_the_street_total(data):
+    ind = {i["key"]: i for i in data["indicators"]}["fixed_asset_investment"]
+    assert ind["name"] == "市、区重点项目固定资产投资"
+    assert "固投" in ind["aliases"] and "固定资产投资" in ind["aliases"]
+    assert ind["period"] == "截至6月累计;报告未给全街道总额"
+    assert ind["source"] == ("祺胜新材料、常州制药厂多肽药物等2个市重点储备项目,"
+                             "昱智尔等7个区重点项目全力加速落地,累计完成固定资产投资7亿元")
+
+
+def test_carrier_areas_are_second_half_forecasts(data):
+    inds = by_name(data["indicators"])
+    for name, value in (("新建载体", 1.8), ("盘活载体", 2.1)):
+        ind = inds[name]
+        assert ind["value"] == value and ind["qualifier"] == "预计"
+        assert ind["period"] == "下半年预计,非上半年实绩"
+        assert (ind["period_start"], ind["period_end"]) == (dt.date(2025, 7, 1), YEAR_END)
+        assert ind["source"] == ("启动生命科技园改造升级,引入柠檬星运营项目,实现专业化运营,"
+                                 "预计新建载体1.8万平方米,盘活载体2.1万平方米")
+
+
+def test_land_parcels_are_in_progress_not_cleared(data):
+    ind = {i["key"]: i for i in data["indicators"]}["land_parcels_clearance"]
+    assert ind["name"] == "全力推进清结的地块" and ind["value"] == 8
+    assert "推进中" in ind["period"]
+    task = {t["key"]: t for t in data["tasks"]}["land_parcels_8"]
+    assert task["status"] == "active" and task["progress"] is None
 
 
 def test_no_target_across_different_measures(data):
@@ -296,3 +366,61 @@ def test_livelihood_items_only_those_named(data):
 def test_key_projects_spread_over_project_teams(data):
     teams = {t["team"] for t in data["tasks"] if t["category"] == "重点项目"}
     assert teams == {f"xm{i}" for i in range(1, 7)}
+
+
+# --------------------------------------------------------------------------- items added from issue 10
+# (key, exact name, category, subcategory, source sentence)
+ADDED_ITEMS = [
+    ("rectification_13_measures", "13条整改措施落实", "党的建设", "整改",
+     "聚焦“学查改”一体推进,查摆班子问题5个,形成整改措施13条"),
+    ("highrise_fire_hazards", "高层住宅小区突出消防隐患问题整改", "社会治理", "安全生产",
+     "深度推进高层住宅小区突出消防隐患问题整改"),
+    ("issue_industrial_value_added", "工业增加值增速较慢", "问题清单", "经济发展",
+     "工业发展的质效还有一定的提升空间,工业增加值相对产值增速较慢"),
+    ("issue_project_investment", "项目投资稍显不足", "问题清单", "经济发展",
+     "项目投资稍显不足,对发展的支撑度还有待加强"),
+    ("issue_smart_governance_platform", "城市智慧治理平台融合深度待加强", "问题清单", "城市承载能级",
+     "城市智慧治理平台的融合深度还可以进一步加强"),
+    ("issue_consumption_potential", "消费潜力释放不足", "问题清单", "城市承载能级",
+     "人口虹吸效应还不够明显,消费潜力释放还有不足"),
+    ("idle_land_sharing", "闲置地块“封闭管理”向“共享惠民”转型", "城市建设", "环境整治",
+     "推动闲置地块从“封闭管理”向“共享惠民”转型"),
+    ("street_furniture_upgrade", "城市家具提优", "城市建设", "环境整治",
+     "提优城市家具,按照设计导则规范美化"),
+    ("welfare_venture_one_brand", "公益创投“一村社区一项目一品牌一特色”", "社会治理", "五社联动",
+     "以公益创投项目为关键抓手,全面提高社区党组织资源链接能力和群众服务水平,"
+     "深化“一村社区一项目一品牌一特色”项目运营格局"),
+    ("district_key_projects_7", "7个区重点项目", "重点项目", "区重点项目",
+     "昱智尔等7个区重点项目全力加速落地"),
+]
+
+
+@pytest.mark.parametrize("key,name,category,subcategory,source", ADDED_ITEMS, ids=[i[0] for i in ADDED_ITEMS])
+def test_added_items(data, report, key, name, category, subcategory, source):
+    task = {t["key"]: t for t in data["tasks"]}.get(key)
+    assert task is not None, f"task {key} missing"
+    assert (task["name"], task["category"], task.get("subcategory")) == (name, category, subcategory)
+    assert task["source"] == source and source in report
+    assert task["status"] == "active" and task["progress"] is None and task["deadline"] is None
+
+
+def test_problem_list_is_the_reports_problems(data):
+    assert {t["name"] for t in data["tasks"] if t["category"] == "问题清单"} == {
+        "工业增加值增速较慢", "项目投资稍显不足", "城市智慧治理平台融合深度待加强", "消费潜力释放不足"}
+
+
+def test_rectification_measures_counted_in_the_task(data):
+    task = {t["key"]: t for t in data["tasks"]}["rectification_13_measures"]
+    assert (task["target_value"], task["target_unit"]) == (13, "条")
+
+
+def test_factory_and_highrise_fire_hazards_are_separate_tasks(data):
+    tasks = {t["key"]: t for t in data["tasks"]}
+    assert tasks["factory_in_factory"]["source"] == "持续开展“厂中厂”综合治理"
+    assert "消防隐患整改" in tasks["highrise_fire_hazards"]["aliases"]
+    assert "消防隐患整改" not in tasks["factory_in_factory"]["aliases"]
+
+
+def test_district_key_projects_item(data):
+    task = {t["key"]: t for t in data["tasks"]}["district_key_projects_7"]
+    assert (task["target_value"], task["target_unit"], task["team"]) == (7, "个", "xm4")

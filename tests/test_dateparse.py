@@ -381,3 +381,108 @@ def test_snooze_error_messages():
         parse_snooze("abc", NOW)
     with pytest.raises(DateParseError, match="已经过去"):
         parse_snooze("今天9点", NOW)
+
+
+# ---------------------------------------------------------------- dates in words (issue 11)
+
+JULY = at(2025, 7, 15, 9, 0)  # a Tuesday
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("明年3月底", date(2026, 3, 31)),
+        ("明年三月底", date(2026, 3, 31)),
+        ("到明年3月底", date(2026, 3, 31)),
+        ("明年3月底前", date(2026, 3, 31)),
+        ("明年一月底", date(2026, 1, 31)),
+        ("2026年3月底", date(2026, 3, 31)),
+        ("今年9月底", date(2025, 9, 30)),
+        ("9月底", date(2025, 9, 30)),
+        ("9月底前", date(2025, 9, 30)),
+        ("九月份底", date(2025, 9, 30)),
+        ("十月末", date(2025, 10, 31)),
+        ("7月底", date(2025, 7, 31)),       # still ahead this month
+        ("三月底", date(2026, 3, 31)),      # past this year: next year
+        ("2月底", date(2026, 2, 28)),
+        ("8月上旬", date(2025, 8, 10)),
+        ("3月中旬", date(2026, 3, 20)),
+        ("8月中旬前", date(2025, 8, 20)),
+        ("8月下旬", date(2025, 8, 31)),
+        ("下个月15号", date(2025, 8, 15)),
+        ("下月15日前", date(2025, 8, 15)),
+        ("月底前", date(2025, 7, 31)),
+        ("年底前", date(2025, 12, 31)),
+        ("下周五", date(2025, 7, 25)),
+        ("下下周一", date(2025, 7, 28)),
+        ("本周内", date(2025, 7, 18)),
+        ("这周内", date(2025, 7, 18)),
+        ("周内", date(2025, 7, 18)),
+        ("下周内", date(2025, 7, 25)),
+        ("本月内", date(2025, 7, 31)),
+        ("下个月内", date(2025, 8, 31)),
+        ("年内", date(2025, 12, 31)),
+        ("今年内", date(2025, 12, 31)),
+        ("明年内", date(2026, 12, 31)),
+        ("两周内", date(2025, 7, 29)),
+        ("十天内", date(2025, 7, 25)),
+        ("十五天之内", date(2025, 7, 30)),
+        ("三个工作日内", date(2025, 7, 18)),
+    ],
+)
+def test_dates_in_words(text, expected):
+    assert parse_date(text, JULY) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # 2025 National Day + Mid-autumn: Oct 1–8 off, Oct 9 is the first working day
+        ("国庆后", date(2025, 10, 9)),
+        ("国庆节后", date(2025, 10, 9)),
+        ("国庆假期后", date(2025, 10, 9)),
+        ("国庆以后", date(2025, 10, 9)),
+        ("国庆前", date(2025, 9, 30)),
+        ("国庆节之前", date(2025, 9, 30)),
+        # 2026 Spring Festival: Feb 15–23 off (Feb 14, a Saturday, is a make-up working day)
+        ("春节前", date(2026, 2, 14)),
+        ("春节后", date(2026, 2, 24)),
+        ("明年春节后", date(2026, 2, 24)),
+        ("春节过后", date(2026, 2, 24)),
+        ("到春节前", date(2026, 2, 14)),
+        ("元旦前", date(2025, 12, 31)),
+        ("端午后", date(2026, 6, 22)),
+    ],
+)
+def test_holidays(text, expected):
+    assert parse_date(text, JULY) == expected
+
+
+def test_holiday_this_year_may_be_past_and_next_one_is_meant_otherwise():
+    assert parse_date("今年春节后", JULY) == date(2025, 2, 5)  # the caller decides about the past
+    assert parse_date("国庆后", at(2025, 10, 20)) == date(2026, 10, 8)
+    assert parse_date("春节前", at(2026, 2, 16)) == date(2027, 2, 4)  # during the holiday: next year (no 2027 data: 除夕 Feb 5 off)
+
+
+def test_holidays_without_official_data_use_fixed_rules():
+    # chinesecalendar 1.11.0 has no 2027 data: 春节 = 除夕..初七 off, 国庆 Oct 1–7
+    march = at(2027, 3, 1)
+    assert parse_date("春节后", march) == date(2028, 2, 2)   # LNY 2028-01-26, off Jan 25–Feb 1
+    assert parse_date("春节前", march) == date(2028, 1, 24)
+    assert parse_date("国庆后", march) == date(2027, 10, 8)
+    assert parse_date("国庆前", march) == date(2027, 9, 30)
+    with pytest.raises(DateParseError, match="没有数据"):
+        parse_date("端午后", march)
+
+
+@pytest.mark.parametrize(
+    "text", ["13月底", "明年", "下周", "本周", "春节", "国庆", "3月中", "月底后", "春节前后"],
+)
+def test_words_errors(text):
+    with pytest.raises(DateParseError):
+        parse_date(text, JULY)
+
+
+def test_snooze_accepts_the_new_dates():
+    assert parse_snooze("国庆后", JULY) == datetime(2025, 10, 9, 9, 0, tzinfo=OFFICE_TZ)
+    assert parse_snooze("下个月15号", JULY) == datetime(2025, 8, 15, 9, 0, tzinfo=OFFICE_TZ)

@@ -1,6 +1,7 @@
 """Indicator answers: value, period, year-on-year, target, completion and 序时进度."""
 from datetime import date
 
+import pytest
 from sqlalchemy import select
 
 from bot.models import Indicator
@@ -44,3 +45,44 @@ def test_kpi_lists_a_category(chat_as):
 def test_qualifiers_are_kept(chat_as):
     assert "超1600家次" in chat_as("张主任").say("巡查执法")
     assert "300余米" in chat_as("张主任").say("拆除围挡")
+
+
+def test_fixed_asset_investment_says_whose_it_is_and_that_no_street_total_is_given(chat_as):
+    answer = chat_as("张主任").say("固投多少")
+    assert answer.splitlines()[:2] == ["📊 市、区重点项目固定资产投资", "7亿元(截至6月累计;报告未给全街道总额)"]
+    assert "2个市重点储备项目" in answer and "7个区重点项目" in answer
+
+
+@pytest.mark.parametrize("question, head", [
+    ("楼宇闲置率", ["📊 楼宇闲置率下降", "10%(2025年上半年)"]),
+    ("楼宇招商项目", ["📊 楼宇招商项目增长", "10%(2025年上半年)"]),
+])
+def test_building_changes_are_not_called_yoy(chat_as, question, head):
+    answer = chat_as("张主任").say(question)
+    assert answer.splitlines()[:2] == head
+    assert "同比" not in answer
+
+
+def test_building_changes_in_the_category_list(chat_as):
+    lines = chat_as("张主任").say("/kpi 招商引资").splitlines()
+    assert "· 楼宇招商项目增长 10%" in lines and "· 楼宇闲置率下降 10%" in lines
+
+
+@pytest.mark.parametrize("question, value_line", [
+    ("新建载体", "预计1.8万平方米(下半年预计,非上半年实绩)"),
+    ("盘活载体", "预计2.1万平方米(下半年预计,非上半年实绩)"),
+])
+def test_carrier_areas_are_forecasts(chat_as, question, value_line):
+    assert chat_as("张主任").say(question).splitlines()[1] == value_line
+
+
+def test_land_parcels_are_in_progress(chat_as):
+    answer = chat_as("张主任").say("地块清结")
+    assert answer.splitlines()[:2] == ["📊 全力推进清结的地块", "8个(截至2025年6月,推进中,非已清结)"]
+
+
+@pytest.mark.parametrize("question, shown", [
+    ("办结率", "95%以上"), ("城市问题", "近1.5万起"), ("释放土地", "约318.2亩"), ("高企申报", "预计18家"),
+])
+def test_more_qualifiers_are_kept(chat_as, question, shown):
+    assert shown in chat_as("张主任").say(question).splitlines()[1]

@@ -66,7 +66,7 @@ def test_export_has_the_office_layout_fills_and_print_setup(app):
     assert wb.sheetnames == ["事项台账", "指标"]
     ws = wb["事项台账"]
     assert [c.value for c in ws[1]] == TASK_HEADERS
-    assert ws.max_row == 1 + 84
+    assert ws.max_row == 1 + 94
     assert ws.freeze_panes == "A2"
     assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == 9
     assert ws.page_setup.fitToWidth == 1 and ws.sheet_properties.pageSetUpPr.fitToPage
@@ -85,7 +85,7 @@ def test_export_has_the_office_layout_fills_and_print_setup(app):
     park = next(r for r in ws.iter_rows(min_row=2) if r[2].value == "中德电力装备产业园")
     assert park[5].value.date().isoformat() == "2025-12-31" and park[5].number_format == "yyyy-mm-dd"
     assert park[7].value == "未报" and park[7].fill.fgColor.rgb.endswith("E7E6E6")
-    assert [r[0].value for r in ws.iter_rows(min_row=2)] == list(range(1, 85))
+    assert [r[0].value for r in ws.iter_rows(min_row=2)] == list(range(1, 95))
 
     wi = wb["指标"]
     assert [c.value for c in wi[1]] == INDICATOR_HEADERS
@@ -120,7 +120,7 @@ def test_reimport_of_an_unchanged_export_changes_nothing(app):
     path = export(admin)
     before = snapshot(app)
     reply = send_file(admin, path)
-    assert "已核对事项84行、指标62行,与系统一致,没有改动" in reply
+    assert "已核对事项94行、指标62行,与系统一致,没有改动" in reply
     assert snapshot(app) == before
 
 

@@ -6,7 +6,7 @@ import pytest
     ("财政收入多少", "一般公共预算收入", "3.5亿元"),
     ("一般公共预算收入", "一般公共预算收入", "3.5亿元"),
     ("社零", "限上社会消费品零售总额", "7.2亿元"),
-    ("固投", "固定资产投资", "7亿元"),
+    ("固投", "市、区重点项目固定资产投资", "7亿元"),
     ("外贸", "进出口总额", "10.2亿元"),
     ("规上产值?", "规上工业总产值", "135.7亿元"),
     ("sl", "限上社会消费品零售总额", "7.2亿元"),               # pinyin initials
@@ -74,3 +74,24 @@ def test_source_sentence_with_every_answer_and_in_full_on_request(app, chat_as):
     full = chat.press("看原文", replies)[0].text
     assert "目标出处:全年一般公共预算收入目标6亿元(测试用)" in full
     assert "目标出处" in chat.say("财政收入 出处")
+
+
+@pytest.mark.parametrize("question, expected_first_line", [
+    ("消防隐患整改", "⚪ 高层住宅小区突出消防隐患问题整改【社会治理·安全生产】"),
+    ("厂中厂", "⚪ “厂中厂”综合治理【社会治理·安全生产】"),
+    ("13条整改措施", "⚪ 13条整改措施落实【党的建设·整改】"),
+    ("城市家具", "⚪ 城市家具提优【城市建设·环境整治】"),
+    ("闲置地块", "⚪ 闲置地块“封闭管理”向“共享惠民”转型【城市建设·环境整治】"),
+    ("一村社区一项目一品牌一特色", "⚪ 公益创投“一村社区一项目一品牌一特色”【社会治理·五社联动】"),
+    ("7个区重点项目", "⚪ 7个区重点项目【重点项目·区重点项目】"),
+    ("工业增加值", "⚪ 工业增加值增速较慢【问题清单·经济发展】"),
+])
+def test_items_added_from_the_report_open_their_cards(chat_as, question, expected_first_line):
+    assert chat_as("张主任").say(question).splitlines()[0] == expected_first_line
+
+
+def test_problem_list_is_a_task_category(chat_as):
+    answer = chat_as("张主任").say("/tasks 问题清单")
+    assert answer.splitlines()[0].startswith("问题清单") and "共4项" in answer.splitlines()[0]
+    for name in ("工业增加值增速较慢", "项目投资稍显不足", "城市智慧治理平台融合", "消费潜力释放不足"):
+        assert name in answer

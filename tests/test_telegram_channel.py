@@ -160,14 +160,14 @@ async def test_leader_query_list_buttons_and_pages(h):
     assert h.fake.answered_callbacks[-1]["text"] is None
 
     sent = await h.say(CHEN, "/tasks")
-    assert len(sent) == 1 and "全部事项(共84项,第1/11页)" in sent[0]["text"]
+    assert len(sent) == 1 and "全部事项(共94项,第1/12页)" in sent[0]["text"]
     data = buttons(sent)
     assert all(len(d.encode()) <= 64 for d in data.values())
     listing = sent
 
     # next page: the list message is edited in place, not sent again
     sent = await h.press(CHEN, button(sent, "下一页"))
-    assert sent[0]["method"] == "editMessageText" and "第2/11页" in sent[0]["text"]
+    assert sent[0]["method"] == "editMessageText" and "第2/12页" in sent[0]["text"]
     # filter by light
     sent = await h.press(CHEN, button(listing, "只看红灯"))
     assert sent[0]["method"] == "editMessageText" and "红灯" in sent[0]["text"]

@@ -137,9 +137,9 @@ def test_cadre_and_leader_sessions_through_the_bot_process(bot_process):
     assert "绑定成功:陈主任" in text_of(leader.say("/start DEMOCHEN"))
     assert "一般公共预算收入" in text_of(leader.say("财政收入"))
     sent = leader.say("/tasks")
-    assert "第1/11页" in text_of(sent)
+    assert "第1/12页" in text_of(sent)
     page2 = leader.press(sent, "下一页")
-    assert page2[0]["method"] == "editMessageText" and "第2/11页" in page2[0]["text"]
+    assert page2[0]["method"] == "editMessageText" and "第2/12页" in page2[0]["text"]
     task = leader.press(page2, "⚪")
     assert "专班:" in text_of(task)
     assert "领导账号只能查看" in text_of(leader.say("/update 纳图电气 90%"))

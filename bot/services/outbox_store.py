@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Optional
+from typing import Iterable, Optional, Sequence
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.config import Config, RemindersConfig
@@ -18,17 +16,20 @@ from bot.models import (
 )
 from bot.services.digests import fill_content
 from bot.services.reminder_rules import LAST_TICK_KEY, PENDING, Due
+from bot.workdays import missing_year_notice
 
 logger = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- the outbox
 
-def _insert(session: Session, target: Any = OutboxMessage) -> Any:
-    """INSERT for the session's dialect, which knows ON CONFLICT DO NOTHING / DO UPDATE."""
+def _insert(session: Session, target=OutboxMessage):
+    """INSERT for the session's dialect, which knows ON CONFLICT DO NOTHING."""
     if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(target)
-    return sqlite.insert(target)
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(target)
 
 
 def existing_keys(session: Session, keys: Iterable[str]) -> set[str]:
@@ -84,10 +85,7 @@ def warn_admins(session: Session, now: datetime, key: str, text: str) -> int:
 def warn_missing_years(session: Session, now: datetime, years: Iterable[int]) -> int:
     count = 0
     for year in sorted(set(years)):
-        count += warn_admins(session, now, f"calendar-missing:{year}",
-                             f"⚠️ 日历提醒:节假日数据没有{year}年,暂按周一至周五算工作日。"
-                             "\n请升级 chinesecalendar,或在 config.yaml 的 reminders.calendar_overrides 里"
-                             f"补上{year}年的节假日和调休。")
+        count += warn_admins(session, now, f"calendar-missing:{year}", missing_year_notice(year))
     return count
 
 
@@ -98,9 +96,13 @@ def last_tick(session: Session) -> Optional[datetime]:
 
 def set_last_tick(session: Session, now: datetime) -> None:
     """Remember the latest tick (an upsert, so two processes starting together are fine)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
     previous = last_tick(session)
     if previous is not None and previous >= now:
         return
-    stmt = _insert(session, MetaEntry).values(key=LAST_TICK_KEY, value=now.isoformat())
+    stmt = insert(MetaEntry).values(key=LAST_TICK_KEY, value=now.isoformat())
     session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": now.isoformat()}))
     session.expire_all()
