@@ -314,7 +314,7 @@ def _compute_holiday_block(year: int, name: str) -> Optional[tuple[date, date, b
 
 
 def _holiday_date(
-    name: str, year: int, before: bool, calendar: Optional["WorkCalendar"], original: str
+    name: str, year: int, before: bool, calendar: Optional[WorkCalendar], original: str
 ) -> date:
     block = _holiday_block(year, name)
     if block is None:
