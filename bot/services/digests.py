@@ -43,7 +43,8 @@ def digest_texts(session: Session, now: datetime, team_ids: Iterable[int],
     ).all()
     by_team: dict[int, list] = {}
     for team_id, name, deadline, color in rows:
-        by_team.setdefault(team_id, []).append((name, deadline, color))
+        if team_id is not None:  # always: the query asks for these teams
+            by_team.setdefault(team_id, []).append((name, deadline, color))
     names = {team_id: name for team_id, name in
              session.execute(select(Team.id, Team.name).where(Team.id.in_(list(by_team))))}
     return {team_id: _digest_body(names.get(team_id, ""), items, today, due_days)

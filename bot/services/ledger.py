@@ -524,7 +524,7 @@ class _Validator:
         for task_id, note in self.session.execute(
                 select(TaskUpdate.task_id, TaskUpdate.note).where(TaskUpdate.note.is_not(None))
                 .order_by(TaskUpdate.task_id, TaskUpdate.created_at, TaskUpdate.id)):
-            self._notes[task_id] = note
+            self._notes[task_id] = note or ""  # never None: the query skips empty notes
         self._people = {p.name: p for p in self.session.scalars(select(Person))}
 
     def _cell(self, sheet: _Sheet, r: int, c: Optional[int]) -> tuple[Any, bool, str]:
