@@ -20,7 +20,7 @@ def main() -> int:
                 continue
             raise
         print(f"== {name} ==", flush=True)
-        module.main()
+        module.main([])  # the names on the command line choose parts; each part's defaults apply
     return 0
 
 

@@ -4,9 +4,10 @@
    ``due_reminders`` at a Wednesday 09:00 and at a Friday 09:00 (the stale-nudge day), and
    the whole tick (compute + INSERT .. ON CONFLICT DO NOTHING into the outbox).
 2. Delivering 1,000 reminders to 1,000 Telegram chats through the fake Telegram server
-   (tests/fakes/telegram_api.py, with Telegram's flood limits) through the real path: the
+   (testing/fake_telegram.py, with Telegram's flood limits) through the real path: the
    channel's ``TelegramNotifier`` on an ``ExtBot`` with the bot's own ``rate_limiter``
-   (config ``telegram.max_messages_per_second``: one message every 1/(30-0.5) s); target: within 10 % of the 30-a-second limit
+   (config ``telegram.max_messages_per_second``: one message every 1/(30-0.5) s);
+   target: within 10 % of the 30-a-second limit
    (1000/30 ≈ 33.3 s, so ≤ ~36.7 s), no 429 answers, none lost.
 
 ``--quick`` runs 10,000 tasks and 100 messages (a smoke run).
@@ -123,7 +124,7 @@ async def _deliver(messages: int) -> dict[str, float]:
 
     from channels.telegram.bot import overall_pace, rate_limiter
     from channels.telegram.notifier import TelegramNotifier
-    from tests.fakes.telegram_api import FakeTelegramAPI
+    from testing.fake_telegram import FakeTelegramAPI
 
     folder = Path(tempfile.mkdtemp(prefix="duban-bench-"))
     app = _app(folder, "2025-12-10T10:00")

@@ -1,15 +1,15 @@
 """Telegram benchmark: updates handled a second, end to end through the fake Bot API.
 
-Two bots long-poll the same fake server (tests/fakes/telegram_api.py, rate limits off), one
+Two bots long-poll the same fake server (testing/fake_telegram.py, rate limits off), one
 after the other, each as its own process:
 
-* python-telegram-bot's echobot example (tests/fakes/echobot.py): one reply per text;
+* python-telegram-bot's echobot example (testing/echobot.py): one reply per text;
 * Duban (``python run.py telegram``): a mix of a query (财政收入), a list with buttons
   (/tasks) and a one-line progress update (/update 纳图电气 65% …), each logged in SQLite.
 
 Both get the same number of updates from several users; the time runs from the first push to
-the last reply. Duban runs twice: handlers called on the event loop and via
-``asyncio.to_thread`` (``telegram.handle_in_thread``). Target: Duban >= 80% of the echobot.
+the last reply. Duban runs twice: one update at a time and 8 chats at a time (handlers always
+in the app's worker threads, bot.workers). Target: Duban >= 80% of the echobot.
 
     python -m bench.telegram_bench [--updates 300]
 """
@@ -22,14 +22,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
+
+from testing.fake_telegram import FakeTelegramAPI
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.fakes.telegram_api import FakeTelegramAPI  # noqa: E402
 
 TOKEN = "123:ABC"
 TARGET = 0.80
@@ -113,7 +112,7 @@ def prepare_database(folder: Path) -> Path:
 
 
 def run_echobot(fake: FakeTelegramAPI, n: int, folder: Path) -> float:
-    process = _start([sys.executable, "-m", "tests.fakes.echobot", "--base-url", fake.base_url,
+    process = _start([sys.executable, "-m", "testing.echobot", "--base-url", fake.base_url,
                       "--token", TOKEN, "--poll-timeout", "1"], "echobot ready", folder / "echobot.log")
     try:
         _drive(fake, echo_messages(WARMUP))
@@ -122,8 +121,8 @@ def run_echobot(fake: FakeTelegramAPI, n: int, folder: Path) -> float:
         _stop(process)
 
 
-def run_duban(fake: FakeTelegramAPI, n: int, folder: Path, in_thread: bool, concurrent: int = 1) -> float:
-    sub = folder / f"{'thread' if in_thread else 'loop'}-{concurrent}"
+def run_duban(fake: FakeTelegramAPI, n: int, folder: Path, concurrent: int = 1) -> float:
+    sub = folder / f"chats-{concurrent}"
     sub.mkdir(parents=True)
     db = prepare_database(sub)
     config = db.parent / "config.yaml"
@@ -131,7 +130,7 @@ def run_duban(fake: FakeTelegramAPI, n: int, folder: Path, in_thread: bool, conc
         f"database: {{url: 'sqlite:///{db}'}}\n"
         f"data: {{out_dir: '{db.parent / 'out'}'}}\n"
         f"telegram: {{token: '{TOKEN}', base_url: '{fake.base_url}/bot', poll_timeout: 1,\n"
-        f"           max_messages_per_second: 0, handle_in_thread: {str(in_thread).lower()},\n"
+        f"           max_messages_per_second: 0,\n"
         f"           concurrent_chats: {concurrent}}}\n",
         encoding="utf-8")
     process = _start([sys.executable, "run.py", "--config", str(config), "telegram", "--now", "2025-07-15T09:00"],
@@ -173,11 +172,9 @@ def handlers_only(n: int, folder: Path) -> float:
     return n / elapsed
 
 
-VARIANTS = [  # (label, handle_in_thread, concurrent_chats)
-    ("handlers on the event loop, one update at a time", False, 1),
-    ("handlers in asyncio.to_thread, one at a time", True, 1),
-    ("handlers on the event loop, 8 chats at a time (default)", False, 8),
-    ("handlers in asyncio.to_thread, 8 chats at a time", True, 8),
+VARIANTS = [  # (label, concurrent_chats)
+    ("one update at a time", 1),
+    ("8 chats at a time (default)", 8),
 ]
 
 
@@ -191,8 +188,8 @@ def run(report: Callable[[str], None] = print, updates: int = 300, rounds: int =
         for round_ in range(rounds):
             rate = run_echobot(fake, updates, folder)
             results["echobot"] = max(results.get("echobot", 0.0), rate)
-            for label, in_thread, concurrent in VARIANTS:
-                rate = run_duban(fake, updates, folder / f"r{round_}", in_thread, concurrent)
+            for label, concurrent in VARIANTS:
+                rate = run_duban(fake, updates, folder / f"r{round_}", concurrent)
                 results[label] = max(results.get(label, 0.0), rate)
             rate = handlers_only(updates, folder / f"r{round_}")
             results["handlers_only"] = max(results.get("handlers_only", 0.0), rate)

@@ -1,5 +1,8 @@
 """The running bot's shared parts, built once by ``bot.composition`` and handed to handlers,
-jobs and channels: config, clock, database sessions, and the button-data signer.
+jobs and channels: config, clock, database sessions, the button-data signer, and the state
+that lives as long as the app: the name index, the list cache (both also reachable from
+any of its sessions, through the sessionmaker's ``info``) and the worker threads that run
+database work off the event loop.
 
 Button data is ``code|arg|…|@stamp~sig``: the stamp says when it was issued and for whom,
 compactly (Telegram allows 64 bytes): ``@<minutes since 2024-01-01 UTC, base36>.<owner>[.<push>]``
@@ -14,7 +17,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Optional
 
@@ -24,11 +27,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.config import Config
 from bot.models import MetaEntry
+from bot.services.lookup import NameIndex
+from bot.services.task_lists import ListCache
+from bot.workers import Workers
 
 CALLBACK_SECRET_KEY = "callback_secret"
 SIGNATURE_CHARS = 6
 MAX_CALLBACK_BYTES = 64
-BUTTON_EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
+BUTTON_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 STAMP = "@"
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -101,6 +107,9 @@ class Duban:
     engine: Engine
     sessions: sessionmaker[Session]
     out_dir: Path
+    names: NameIndex = field(default_factory=NameIndex)
+    lists: ListCache = field(default_factory=ListCache)
+    workers: Workers = field(default_factory=lambda: Workers(1))
     _secret: Optional[bytes] = field(default=None, repr=False)
 
     def session(self) -> Session:

@@ -8,8 +8,9 @@ outbox sends them, so a reminder and a chat reply build the same button the same
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from enum import StrEnum
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 from bot.messages import Button
 

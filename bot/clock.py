@@ -5,7 +5,7 @@ Asia/Shanghai is the office's time zone. Tests and the console's ``--now`` use a
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 OFFICE_TZ = ZoneInfo("Asia/Shanghai")
@@ -27,7 +27,7 @@ class SystemClock(Clock):
     """The wall clock, in Asia/Shanghai."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc).astimezone(self.tz)
+        return datetime.now(UTC).astimezone(self.tz)
 
 
 class FixedClock(Clock):
@@ -40,16 +40,16 @@ class FixedClock(Clock):
     def __init__(self, at: datetime, ticking: bool = False) -> None:
         self._at = ensure_aware(at)
         self._ticking = ticking
-        self._started = datetime.now(timezone.utc)
+        self._started = datetime.now(UTC)
 
     def now(self) -> datetime:
         if self._ticking:
-            return self._at + (datetime.now(timezone.utc) - self._started)
+            return self._at + (datetime.now(UTC) - self._started)
         return self._at
 
     def set(self, at: datetime) -> None:
         self._at = ensure_aware(at)
-        self._started = datetime.now(timezone.utc)
+        self._started = datetime.now(UTC)
 
     def advance(self, delta: timedelta) -> None:
         self._at += delta

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 from typing import Optional
@@ -15,7 +16,10 @@ from bot.db import make_engine, make_session_factory, migrate
 from bot.models import MetaEntry
 from bot.services.dataset import import_dataset, read_dataset
 from bot.services.lights import RULES_VERSION
+from bot.services.lookup import NAMES_INFO, NameIndex
+from bot.services.task_lists import LISTS_INFO, ListCache
 from bot.services.tasks import relight_all
+from bot.workers import Workers, worker_count
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +32,17 @@ def build_app(config: Config, clock: Optional[Clock] = None, run_migrations: boo
         migrate(engine)
     out_dir = config.resolve(config.data.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    app = Duban(config=config, clock=clock or SystemClock(), engine=engine,
-                sessions=make_session_factory(engine), out_dir=out_dir)
+    # Once the name index is built, nearly everything alive (modules, SQLAlchemy's caches, the
+    # index) lives as long as the process; yet every full garbage collection walks it all: a
+    # ~90 ms pause every few hundred messages on 10,000 tasks. Freezing after each rebuild
+    # moves what is alive then out of the collector's reach; the index forms no reference
+    # cycles, so a replaced one is still freed by reference counts.
+    names = NameIndex(on_rebuilt=gc.freeze)
+    lists = ListCache()
+    sessions = make_session_factory(engine, info={NAMES_INFO: names, LISTS_INFO: lists})
+    workers = Workers(worker_count(config.database_url, config.database.workers))
+    app = Duban(config=config, clock=clock or SystemClock(), engine=engine, sessions=sessions,
+                out_dir=out_dir, names=names, lists=lists, workers=workers)
     if run_migrations:
         apply_light_rules(app)
         app.load_secret()

@@ -24,6 +24,9 @@ class Section(BaseModel):
 class DatabaseConfig(Section):
     url: str = "sqlite:///var/duban.sqlite3"
     echo: bool = False
+    #: threads that run handlers and other database work off the event loop (0 = 4; an
+    #: in-memory SQLite database always gets one), see bot.workers
+    workers: int = Field(0, ge=0, le=64)
 
 
 class DataConfig(Section):
@@ -41,7 +44,7 @@ class LightsConfig(Section):
     stale_days: int = Field(14, ge=1, le=365)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "LightsConfig":
+    def _ordered(self) -> LightsConfig:
         if self.behind_red_pp <= self.behind_yellow_pp:
             raise ValueError("behind_red_pp 必须大于 behind_yellow_pp")
         return self
@@ -110,8 +113,12 @@ class TelegramConfig(Section):
     max_messages_per_second: float = Field(30, ge=0)
     max_messages_per_minute_per_group: float = Field(20, ge=0)
     max_retries: int = Field(3, ge=0, le=10)
-    #: run the (blocking) database work in a worker thread instead of on the event loop
+    #: no longer read: handlers always run in the app's worker threads (bot.workers,
+    #: ``database.workers``); kept so older config files still load
     handle_in_thread: bool = False
+    #: proxy for every Bot API call: http://host:port, https://…, socks5://user:pass@host:port;
+    #: unset: HTTPS_PROXY / ALL_PROXY from the environment (NO_PROXY honoured); "none": direct
+    proxy: Optional[str] = None
     #: updates of up to this many different chats are handled at the same time (one chat: in order)
     concurrent_chats: int = Field(8, ge=1, le=256)
 
@@ -127,6 +134,9 @@ class WeComConfig(Section):
     team_robots: dict[str, str] = {}
     #: buttons as template cards (按钮交互型); false: numbered plain-text choices
     use_template_cards: bool = True
+    #: proxy for the WeCom API and group robots (http://…); unset: direct, whatever
+    #: HTTPS_PROXY says (that one is for Telegram)
+    proxy: Optional[str] = None
 
 
 class LedgerConfig(Section):

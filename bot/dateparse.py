@@ -202,7 +202,7 @@ def _future_month_day(today: date, month: int, day: int, original: str) -> date:
     return date(year, month, day)
 
 
-def _default_calendar() -> "WorkCalendar":
+def _default_calendar() -> WorkCalendar:
     global _DEFAULT_CALENDAR
     if _DEFAULT_CALENDAR is None:
         from bot.workdays import WorkCalendar
@@ -211,7 +211,7 @@ def _default_calendar() -> "WorkCalendar":
     return _DEFAULT_CALENDAR
 
 
-_DEFAULT_CALENDAR: Optional["WorkCalendar"] = None
+_DEFAULT_CALENDAR: Optional[WorkCalendar] = None
 
 
 # ---------------------------------------------------------------------------- dates
@@ -314,7 +314,7 @@ def _compute_holiday_block(year: int, name: str) -> Optional[tuple[date, date, b
 
 
 def _holiday_date(
-    name: str, year: int, before: bool, calendar: Optional["WorkCalendar"], original: str
+    name: str, year: int, before: bool, calendar: Optional[WorkCalendar], original: str
 ) -> date:
     block = _holiday_block(year, name)
     if block is None:
@@ -338,7 +338,7 @@ def _month_offset(prefix: Optional[str]) -> int:
 
 
 def parse_date(
-    text: str, now: datetime, calendar: Optional["WorkCalendar"] = None
+    text: str, now: datetime, calendar: Optional[WorkCalendar] = None
 ) -> date:
     """Parse a deadline date typed by a person; see the module docstring for the forms."""
     if not isinstance(text, str):
@@ -364,7 +364,7 @@ def parse_date(
 
 
 def _parse_date_core(
-    s: str, today: date, calendar: Optional["WorkCalendar"], original: str
+    s: str, today: date, calendar: Optional[WorkCalendar], original: str
 ) -> Optional[date]:
     try:
         return _parse_date_forms(s, today, calendar, original)
@@ -376,7 +376,7 @@ def _parse_date_core(
 
 
 def _parse_date_forms(
-    s: str, today: date, calendar: Optional["WorkCalendar"], original: str
+    s: str, today: date, calendar: Optional[WorkCalendar], original: str
 ) -> Optional[date]:
     if s in _SIMPLE_DAYS:
         return today + timedelta(days=_SIMPLE_DAYS[s])
@@ -389,17 +389,17 @@ def _parse_date_forms(
 
     m = _RE_YMD_CN.fullmatch(s)
     if m:
-        year_digits, year_word, month, day = m.groups()
+        year_digits, year_word, month_text, day_text = m.groups()
         if year_digits:
             year = _to_int(year_digits)
         else:
             year = today.year + (1 if year_word == "明年" else 0)
-        return _make_date(year, _to_int(month), _to_int(day), original)
+        return _make_date(year, _to_int(month_text), _to_int(day_text), original)
 
     m = _RE_MD_SEP.fullmatch(s) or _RE_MD_CN.fullmatch(s)
     if m:
-        month, day = m.group(1), m.groups()[-1]
-        return _future_month_day(today, _to_int(month), _to_int(day), original)
+        month_text, day_text = m.group(1), m.groups()[-1]
+        return _future_month_day(today, _to_int(month_text), _to_int(day_text), original)
 
     m = _RE_DAY_OF_MONTH.fullmatch(s)
     if m:
@@ -522,7 +522,7 @@ _RE_SNOOZE_TAIL = re.compile(r"(.+?)(?:再提醒我?|提醒我?|再说|叫我)")
 
 
 def parse_snooze(
-    text: str, now: datetime, calendar: Optional["WorkCalendar"] = None
+    text: str, now: datetime, calendar: Optional[WorkCalendar] = None
 ) -> datetime:
     """Parse when to remind again; returns an aware datetime in office time after ``now``."""
     if not isinstance(text, str):
@@ -546,7 +546,7 @@ def parse_snooze(
 
 
 def _parse_snooze_core(
-    s: str, now: datetime, calendar: Optional["WorkCalendar"], original: str
+    s: str, now: datetime, calendar: Optional[WorkCalendar], original: str
 ) -> Optional[datetime]:
     m = _RE_DURATION.fullmatch(s)
     if m:

@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import logging
 import re
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Optional
+from typing import cast as cast_type
 
 from sqlalchemy import (
     Engine,
     Integer,
     String,
+    Table,
     cast,
     create_engine,
     event,
     insert,
-    inspect,
     select,
     text,
     update,
@@ -60,22 +60,14 @@ def make_engine(url: str, echo: bool = False) -> Engine:
     return create_engine(url, echo=echo, pool_pre_ping=True)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
-
-
-@contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on error. Callers own the session."""
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+def make_session_factory(engine: Engine, info: Optional[dict[str, Any]] = None) -> sessionmaker[Session]:
+    """The app's sessions: its shared state (``info``, copied into every ``session.info``) and
+    the version listeners hang off this factory, not off the ``Session`` class, so two apps
+    in one process (tests) never see each other's sessions."""
+    factory = sessionmaker(engine, expire_on_commit=False, info=dict(info or {}))
+    event.listen(factory, "before_flush", _bump_tasks_version)
+    event.listen(factory, "after_transaction_end", _reset_bump_flag)
+    return factory
 
 
 def _alembic_config(engine: Engine):
@@ -136,10 +128,6 @@ def migrate(engine: Engine) -> None:
     command.upgrade(cfg, "head")
 
 
-def has_schema(engine: Engine) -> bool:
-    return inspect(engine).has_table("alembic_version")
-
-
 _VERSIONS = select(MetaEntry.key, MetaEntry.value).where(MetaEntry.key.in_(VERSION_KEYS))  # built once
 
 
@@ -153,7 +141,7 @@ def meta_version(session: Session, key: str) -> str:
     """
     versions = session.info.get(_VERSIONS_INFO)
     if versions is None:
-        versions = session.info[_VERSIONS_INFO] = dict(session.execute(_VERSIONS).all())
+        versions = session.info[_VERSIONS_INFO] = {key: value for key, value in session.execute(_VERSIONS)}
     return versions.get(key, "0")
 
 
@@ -166,7 +154,7 @@ def version_columns():
 
 def remember_meta_versions(session: Session, values) -> None:
     """Versions read by another query of this transaction (see ``version_columns``)."""
-    session.info[_VERSIONS_INFO] = {key: value for key, value in zip(VERSION_KEYS, values)
+    session.info[_VERSIONS_INFO] = {key: value for key, value in zip(VERSION_KEYS, values, strict=True)
                                     if value is not None}
 
 
@@ -175,13 +163,12 @@ def forget_meta_versions(session: Session) -> None:
     session.info.pop(_VERSIONS_INFO, None)
 
 
-_META = MetaEntry.__table__
+_META = cast_type(Table, MetaEntry.__table__)
 _BUMP_TASKS_VERSION = (update(_META).where(_META.c.key == TASKS_VERSION_KEY)
                        .values(value=cast(cast(_META.c.value, Integer) + 1, String)))
 _FIRST_TASKS_VERSION = insert(_META).values(key=TASKS_VERSION_KEY, value="1")
 
 
-@event.listens_for(Session, "before_flush")
 def _bump_tasks_version(session: Session, _context, _instances) -> None:
     """Any change to tasks moves ``tasks_version``, so every process's cached lists expire."""
     touched = (*session.new, *session.dirty, *session.deleted)
@@ -199,7 +186,6 @@ def _bump_tasks_version(session: Session, _context, _instances) -> None:
         connection.execute(_FIRST_TASKS_VERSION)
 
 
-@event.listens_for(Session, "after_transaction_end")
 def _reset_bump_flag(session: Session, transaction) -> None:
     if transaction.parent is None:
         session.info.pop("tasks_version_bumped", None)

@@ -40,6 +40,8 @@ class Incoming:
     addressed: bool = True
     #: False when the channel cannot show buttons: they become numbered choices
     buttons_supported: bool = True
+    #: False when the channel shows no pictures in a reply (WeCom: a chart becomes text only)
+    can_send_photos: bool = True
 
 
 @dataclass

@@ -6,7 +6,7 @@ checks that the migrations and these models agree.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import Any, Optional
 
@@ -50,14 +50,14 @@ class AwareDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the database; use the Clock")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Optional[datetime], dialect) -> Optional[datetime]:
         if value is None:
             return None
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value.astimezone(OFFICE_TZ)
 
 
@@ -127,10 +127,10 @@ class Team(Base):
     #: WeCom group robot (群机器人) webhook key for team digests
     robot_key: Mapped[Optional[str]] = mapped_column(String(128))
 
-    members: Mapped[list["Person"]] = relationship(
+    members: Mapped[list[Person]] = relationship(
         back_populates="team", foreign_keys="Person.team_id"
     )
-    leader: Mapped[Optional["Person"]] = relationship(foreign_keys=[leader_id])
+    leader: Mapped[Optional[Person]] = relationship(foreign_keys=[leader_id])
 
 
 class Person(Base):
@@ -152,7 +152,7 @@ class Person(Base):
     muted_until: Mapped[Optional[datetime]]
 
     team: Mapped[Optional[Team]] = relationship(back_populates="members", foreign_keys=[team_id])
-    identities: Mapped[list["ChatIdentity"]] = relationship(back_populates="person")
+    identities: Mapped[list[ChatIdentity]] = relationship(back_populates="person")
 
 
 class ChatIdentity(Base):
@@ -225,7 +225,7 @@ class Indicator(Base):
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime]
 
-    values: Mapped[list["IndicatorValue"]] = relationship(
+    values: Mapped[list[IndicatorValue]] = relationship(
         back_populates="indicator", order_by="IndicatorValue.period_end"
     )
 
@@ -324,7 +324,7 @@ class Task(Base):
 
     team: Mapped[Optional[Team]] = relationship()
     owner: Mapped[Optional[Person]] = relationship(foreign_keys=[owner_id])
-    milestones: Mapped[list["Milestone"]] = relationship(
+    milestones: Mapped[list[Milestone]] = relationship(
         back_populates="task", order_by="Milestone.sort_order"
     )
 

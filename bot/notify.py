@@ -39,6 +39,9 @@ class WaitExceedsLease(DeliveryError):
 
 
 class Notifier(Protocol):
+    #: False when pictures are not worth sending there (the push goes out as text only)
+    can_send_photos: bool
+
     async def send(self, chat_id: str, reply: Reply, max_wait: Optional[float] = None) -> None:
         """Deliver one reply to one chat, or raise DeliveryError. With ``max_wait`` (seconds),
         a rate-limit wait longer than that raises WaitExceedsLease instead of sleeping."""
@@ -55,6 +58,10 @@ class NotifierRouter:
 
     def channels(self) -> set[str]:
         return set(self._by_channel)
+
+    def can_send_photos(self, channel: str) -> bool:
+        notifier = self._by_channel.get(channel)
+        return notifier is not None and getattr(notifier, "can_send_photos", True)
 
     async def send(self, channel: str, chat_id: str, reply: Reply, max_wait: Optional[float] = None) -> None:
         notifier = self._by_channel.get(channel)

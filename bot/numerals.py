@@ -51,8 +51,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import Optional
 
 __all__ = [
     "ProgressParse", "parse_progress", "strip_span", "cn_to_int", "ASK_TEXT",
@@ -304,15 +305,16 @@ def parse_progress(text: str, mask: Iterable[str] = ()) -> ProgressParse:
         approx = bool(_APPROX_BEFORE.search(s[:start]) or _APPROX_AFTER.match(s, end))
         hits.append(_Hit(50, (start, end), "half", approx))
 
-    values = sorted({h.value for h in hits})
+    values = sorted({h.value for h in hits if h.value is not None})  # problems returned above
     if len(values) > 1:
         return ProgressParse(None, None, SEVERAL, candidates=tuple(values))
     if values:
         if bound:
             return ProgressParse(None, None, VAGUE, candidates=tuple(values))
         hit = hits[-1]
-        return ProgressParse(hit.value, hit.span, None, hit.kind,
-                             any(h.approximate for h in hits), (hit.value,))
+        value = values[0] if hit.value is None else hit.value
+        return ProgressParse(value, hit.span, None, hit.kind,
+                             any(h.approximate for h in hits), (value,))
 
     if bound or _RE_VAGUE.search(s):
         return ProgressParse(None, None, VAGUE)
@@ -366,7 +368,8 @@ def _read_candidate(s: str, m: re.Match) -> Optional[_Hit]:
 
     if cheng is None and pct is None:
         # followed by a unit or classifier: money, counts, dates, times, phases
-        if (_RE_UNIT_AFTER.match(s, num_end) or _RE_UNIT_AFTER.match(s, m.end())) and not (pre and s.startswith("百", num_end)):
+        unit_after = _RE_UNIT_AFTER.match(s, num_end) or _RE_UNIT_AFTER.match(s, m.end())
+        if unit_after and not (pre and s.startswith("百", num_end)):
             return None
         if _RE_BEFORE_SKIP.search(s[:num_start]):
             return None

@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, timedelta
-from typing import Callable, Iterator, Mapping, Optional
+from typing import Optional
 
 import chinese_calendar
 import holidays

@@ -9,25 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Iterable, Optional, TextIO
+from collections.abc import Iterable
+from typing import Optional, TextIO
 
 from sqlalchemy import select
 
 from bot.app import Duban
 from bot.messages import Incoming, Reply
-from bot.models import ROLE_CADRE, ROLE_LEADER, ROLE_TEAM_LEAD, Person
+from bot.models import Person
 from bot.notify import NotifierRouter
 from bot.services.errors import NotFound
-from bot.services.people import bind_identity
+from bot.services.people import ROLE_WORDS, bind_identity
 from handlers import handle
 from jobs.outbox import ReminderRunner
 
 CHANNEL = "console"
-ROLE_WORDS = {
-    "leader": ROLE_LEADER, "领导": ROLE_LEADER,
-    "team_lead": ROLE_TEAM_LEAD, "lead": ROLE_TEAM_LEAD, "组长": ROLE_TEAM_LEAD, "负责人": ROLE_TEAM_LEAD,
-    "cadre": ROLE_CADRE, "干部": ROLE_CADRE,
-}
 
 
 def pick_person(app: Duban, who: Optional[str]) -> Person:
@@ -105,6 +101,8 @@ class ConsoleNotifier:
 
     Buttons are shown as [labels]; on the console the same actions are typed as words
     (报进展, 延期 事项名, 稍后提醒 1小时, 同意延期 编号)."""
+
+    can_send_photos = True  # printed as the file's path
 
     def __init__(self, out: Optional[TextIO] = None) -> None:
         self.out = out or sys.stdout

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from aiohttp import web
 

@@ -67,6 +67,8 @@ def cmd_remind(config: Config, args) -> int:
 
 
 class _Counting:
+    can_send_photos = False  # counts only
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
 

@@ -49,8 +49,9 @@ def run(config, args) -> int:
         return 2
     clock = make_clock(args.now, ticking=True)
     duban = build_app(config, clock)
-    application = TelegramBot(duban).build_application(announce=True)
-    _push_reminders_through(application, duban)
+    reminders = ReminderJobs(duban)
+    application = TelegramBot(duban).build_application(announce=True, post_init=reminders.start,
+                                                       post_stop=reminders.stop)
     timeout = config.telegram.poll_timeout if args.poll_timeout is None else args.poll_timeout
     try:
         application.run_polling(poll_interval=0, timeout=timeout, allowed_updates=ALLOWED_UPDATES,
@@ -65,24 +66,22 @@ def run(config, args) -> int:
     return 0
 
 
-def _push_reminders_through(application, duban) -> None:
-    """Run the reminder jobs in the polling process too, sending through this bot: an office
-    that only runs ``python run.py telegram`` still gets its deadline pushes and digests."""
+class ReminderJobs:
+    """The reminder jobs in the polling process too, sending through this bot: an office that
+    only runs ``python run.py telegram`` still gets its deadline pushes and digests. Started
+    and stopped by PTB's builder hooks (``post_init`` / ``post_stop``)."""
 
-    notifiers = NotifierRouter()
-    notifiers.register("telegram", TelegramNotifier(application.bot))
-    started = application.post_init
-    schedulers = []
+    def __init__(self, duban) -> None:
+        self.duban = duban
+        self.scheduler = None
 
-    async def post_init(app) -> None:
-        if started is not None:
-            await started(app)
-        schedulers.append(start_reminder_jobs(duban, notifiers))
+    async def start(self, application) -> None:
+        notifiers = NotifierRouter()
+        notifiers.register("telegram", TelegramNotifier(application.bot))
+        self.scheduler = start_reminder_jobs(self.duban, notifiers)
 
-    async def post_stop(app) -> None:
-        for scheduler in schedulers:
-            if scheduler is not None:
-                scheduler.shutdown(wait=False)
-
-    application.post_init = post_init
-    application.post_stop = post_stop
+    async def stop(self, application) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+        self.duban.workers.close()

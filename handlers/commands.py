@@ -17,7 +17,7 @@ from bot.services import tasks as task_service
 from bot.services import urge as urge_service
 from bot.services.errors import InvalidInput, NotFound
 from bot.services.lookup import KIND_INDICATOR, KIND_TASK, NAMES
-from bot.services.people import role_label
+from bot.services.people import ROLE_WORDS, role_label
 from bot.services.text import nfkc
 from handlers import cycle, flows, nlu_text, proposals, render
 from handlers.context import Ctx
@@ -61,13 +61,18 @@ def cmd_query(ctx: Ctx, args: str) -> list[Reply] | Reply:
     with_source = any(word in text for word in SOURCE_WORDS)
     for word in SOURCE_WORDS:
         text = text.replace(word, "")
-    match = NAMES.find(ctx.session, text or args)
+    match = ctx.app.names.find(ctx.session, text or args)
     if match.best:
         kind, id_ = match.best
         if kind == KIND_INDICATOR:
             answer = indicator_service.answer_by_id(ctx.session, id_)
+            if answer is None:
+                raise NotFound("这个指标刚被删除了。")
             return indicator_reply(ctx, answer.indicator, with_source, answer)
-        return task_reply(ctx, task_service.get_task_for_card(ctx.session, id_))
+        task = task_service.get_task_for_card(ctx.session, id_)
+        if task is None:
+            raise NotFound("这个事项刚被删除了。")
+        return task_reply(ctx, task)
     if match.candidates and match.how == "ambiguous":
         buttons = [[candidate_button(ctx, ref)] for ref in match.candidates]
         return Reply(f"“{args.strip()}”可能是下面几个,是哪个?", buttons=buttons)
@@ -81,7 +86,7 @@ def cmd_query(ctx: Ctx, args: str) -> list[Reply] | Reply:
 
 def candidate_button(ctx: Ctx, ref):
     kind, id_ = ref
-    label = NAMES.name_of(ctx.session, ref)
+    label = ctx.app.names.name_of(ctx.session, ref)
     return ctx.button(("📊 " if kind == KIND_INDICATOR else "📌 ") + label,
                       "i" if kind == KIND_INDICATOR else "t", id_)
 
@@ -394,10 +399,6 @@ def cb_list(ctx: Ctx, parts: list[str]) -> Reply:
 
 def cb_kpi(ctx: Ctx, parts: list[str]) -> Reply:
     return cmd_kpi(ctx, parts[0] if parts else "")
-
-
-ROLE_WORDS = {"领导": "leader", "leader": "leader", "专班负责人": "team_lead", "组长": "team_lead",
-              "负责人": "team_lead", "team_lead": "team_lead", "干部": "cadre", "cadre": "cadre"}
 
 
 def _role_and_team(ctx: Ctx, words: list[str]):

@@ -26,12 +26,15 @@ class Ctx:
     session: Session
     now: datetime
     msg: Incoming
-    person: Optional[Person]
-    _conversation: object = field(default=None, repr=False)
-    _memory: object = field(default=None, repr=False)
+    #: the person asking. Typed as always present because dispatch guarantees it for every
+    #: handler that needs one (handlers.core: an unbound user reaches only Action.ANYONE
+    #: commands, and those, like /start, test ``ctx.person is None`` themselves)
+    person: Person
+    _conversation: Any = field(default=None, repr=False)
+    _memory: Any = field(default=None, repr=False)
     #: what handlers.understand made of the message (for tests and the corpus report)
-    last_understanding: object = field(default=None, repr=False)
-    _group_team: object = field(default=None, repr=False)
+    last_understanding: Any = field(default=None, repr=False)
+    _group_team: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._conversation = _UNKNOWN

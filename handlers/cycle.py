@@ -15,7 +15,8 @@ Dialogues (see ``handlers.dialogues``):
 from __future__ import annotations
 
 import re
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from sqlalchemy import select
 

@@ -7,7 +7,8 @@ end any dialogue. ``choices`` is the numbered-choice state of channels without b
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from bot.messages import Reply
 from bot.models import Conversation

@@ -62,7 +62,8 @@ def start_guided(ctx: Ctx, task: Optional[Task] = None) -> Reply:
     if task is not None:
         people_service.require_can_update(ctx.person, task)
         return _ask_progress(ctx, task)
-    page = task_lists.list_tasks(ctx.session, ctx.now, ctx.person, "mine", page_size=8)
+    page = task_lists.list_tasks(ctx.session, ctx.now, ctx.person, "mine",
+                                 page_size=ctx.app.config.lists.page_size)
     rows = [(t, light) for t, light in page.rows if people_service.can_update(ctx.person, t)]
     if not rows and not ctx.person.is_admin:
         return Reply("你名下没有可报进展的事项。如有疑问请找专班负责人。")
@@ -166,7 +167,10 @@ def _summary(ctx: Ctx, task: Task, data: dict) -> Reply:
         lines.append(f"下步计划:{data['next_steps']}")
     if not (data.get("problems") and data.get("next_steps")):
         lines.append("有存在问题或下步计划吗?发“问题:…”“下步:…”补充(可跳过)。")
-    conv_id = ctx.conversation().id
+    conv = ctx.conversation()
+    if conv is None:
+        return Reply("这次报进展已结束,请重新发“报进展”。")
+    conv_id = conv.id
     return Reply("\n".join(lines) + "\n回复“确定”提交,“取消”放弃。",
                  buttons=[[ctx.button("确定提交", "g", conv_id, "ok"),
                            ctx.button("取消", "g", conv_id, "no")]])
@@ -188,7 +192,7 @@ def cb_guided(ctx: Ctx, parts: list[str]) -> Reply:
         if action == "no":
             ctx.end_conversation()
             return Reply(CANCELLED)
-        return continue_guided(ctx, conv, "确定")
+        return continue_guided(ctx, conv, "确定") or Reply("按钮已过期,请重新发“报进展”。", notice="已过期")
     return Reply("按钮已过期,请重新发“报进展”。", notice="已过期")
 
 
@@ -199,7 +203,7 @@ def cb_confirm(ctx: Ctx, parts: list[str]) -> Reply:
     if not parts or parts[0] != "yes":
         ctx.end_conversation()
         return Reply(CANCELLED)
-    return continue_confirm(ctx, conv, "确定")
+    return continue_confirm(ctx, conv, "确定") or Reply("按钮已过期,请重新提交。", notice="已过期")
 
 
 def cb_update(ctx: Ctx, parts: list[str]) -> Reply:

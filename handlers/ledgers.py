@@ -11,7 +11,7 @@ from bot.messages import Attachment, OutFile, Reply
 from bot.models import Indicator
 from bot.services import charts, ledger_export, ledger_import, reports, task_lists
 from bot.services.errors import InvalidInput, NotFound
-from bot.services.lookup import KIND_INDICATOR, NAMES
+from bot.services.lookup import KIND_INDICATOR
 from handlers.context import Ctx
 
 logger = logging.getLogger(__name__)
@@ -38,13 +38,13 @@ def cmd_chart(ctx: Ctx, args: str) -> Reply:
     name = args.strip()
     if not name:
         return Reply("请写指标名称,例如:/chart 规上工业总产值")
-    match = NAMES.find(ctx.session, name, kinds={KIND_INDICATOR})
+    match = ctx.app.names.find(ctx.session, name, kinds={KIND_INDICATOR})
     if not match.best:
-        names = [NAMES.name_of(ctx.session, ref) for ref in match.candidates[:5]]
+        names = [ctx.app.names.name_of(ctx.session, ref) for ref in match.candidates[:5]]
         if names and match.how == "ambiguous":
             raise NotFound(f"“{name}”对应多个指标,请写全名:", names)
         raise NotFound(f"没有找到指标“{name}”。" + ("相近的有:" if names else "发 /kpi 看全部指标。"), names[:3])
-    indicator = ctx.session.get(Indicator, match.best[1])
+    indicator = ctx.session.get_one(Indicator, match.best[1])
     path, series = charts.indicator_chart(ctx.session, indicator, _out_path(ctx, "chart", ".png"))
     caption = f"{indicator.name}趋势"
     if series.has_derived:
@@ -58,7 +58,7 @@ def cmd_brief(ctx: Ctx, args: str) -> Reply:
     """/brief — 督办周报:各专班红黄绿、本周转红、下周到期、指标更新"""
     brief = reports.weekly_brief(ctx.session, ctx.now, ctx.app.config)
     text = brief.as_text()
-    if ctx.msg.channel.startswith("wecom"):
+    if not ctx.msg.can_send_photos:
         return Reply(text)
     path = charts.render_brief(brief, _out_path(ctx, "brief", ".png"))
     return Reply(text, files=[OutFile(str(path), "photo", f"{ctx.app.config.office}督办周报")])

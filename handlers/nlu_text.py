@@ -5,9 +5,10 @@ sentence. Pure functions over the text and the name index; no replies here.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Iterable, Optional
+from typing import Optional
 
 from bot.dateparse import DateParseError, parse_date, parse_snooze
 from bot.numerals import cn_to_int

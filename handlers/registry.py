@@ -17,8 +17,8 @@ Order of handling (see ``handlers.core.route``), and why:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from bot.buttons import Cb
 from bot.messages import Reply

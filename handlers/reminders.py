@@ -144,14 +144,15 @@ def _decide(ctx: Ctx, args: str, approve: bool) -> Reply:
     request = extensions.decide_extension(ctx.session, ctx.now, ctx.person, int(head), approve,
                                           ctx.app.config.lights, note.strip(),
                                           ctx.app.config.workflow.extension_leader_days)
-    task = ctx.session.get(Task, request.task_id)
+    task = ctx.session.get_one(Task, request.task_id)
     d = request.new_deadline
     if approve and request.status == "pending":  # went up to the 分管领导
         leaders = "、".join(p.name for p in extensions.task_leaders(ctx.session, task))
         return Reply(f"✅ 已同意(编号{request.id}):{task.name} 延至 {d.year}年{d.month}月{d.day}日,"
                      f"还需分管领导审批,已转{leaders}。", notice="已转分管领导")
     if approve:
-        return Reply(f"✅ 已同意延期(编号{request.id}):{task.name} 截止改为 {d.year}年{d.month}月{d.day}日,已通知申请人。",
+        return Reply(f"✅ 已同意延期(编号{request.id}):{task.name} "
+                     f"截止改为 {d.year}年{d.month}月{d.day}日,已通知申请人。",
                      notice="已同意")
     return Reply(f"已不同意延期(编号{request.id}):{task.name},已通知申请人。", notice="已不同意")
 

@@ -17,9 +17,10 @@ short follow-up ("那去年呢", "谁负责", "催一下") refers to it for ``TO
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Optional
+from typing import Optional
 
 from sqlalchemy import func, select
 

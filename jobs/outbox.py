@@ -65,7 +65,7 @@ class DeliveryReport:
     skipped: list[int] = field(default_factory=list)
     postponed: list[int] = field(default_factory=list)
 
-    def __add__(self, other: "DeliveryReport") -> "DeliveryReport":
+    def __add__(self, other: DeliveryReport) -> DeliveryReport:
         return DeliveryReport(*(getattr(self, f) + getattr(other, f)
                                 for f in ("sent", "retried", "failed", "skipped", "postponed")))
 
@@ -84,6 +84,24 @@ class _Job:
     attempts: int
     person_name: str
     lease_until: Optional[datetime] = None
+
+
+def _close(row: OutboxMessage, report: DeliveryReport, status: str, error: Optional[str] = None) -> None:
+    """The row will not be sent: skipped, superseded or without an address."""
+    row.status = status
+    if error is not None:
+        row.last_error = error
+    report.skipped.append(row.id)
+
+
+def _postponed_for_quiet_hours(row: OutboxMessage, now: datetime, quiet, report: DeliveryReport) -> bool:
+    """Within quiet hours: release the row until they end (True); else False."""
+    quiet_end = reminder_rules.in_quiet_hours(now, quiet)
+    if quiet_end is None:
+        return False
+    row.next_attempt_at, row.claimed_by, row.claimed_until = quiet_end, None, None
+    report.postponed.append(row.id)
+    return True
 
 
 class ReminderRunner:
@@ -136,10 +154,10 @@ class ReminderRunner:
 
     async def tick_async(self) -> None:
         try:
-            new = await asyncio.to_thread(self.tick)
+            new = await self.app.workers.run(self.tick)
             if new:
                 logger.info("reminders: %d new in the outbox", len(new))
-        except Exception:  # noqa: BLE001 - a failed tick must not stop the scheduler
+        except Exception:  # a failed tick must not stop the scheduler
             logger.exception("reminder tick failed")
 
     # ------------------------------------------------------------ delivery
@@ -150,7 +168,8 @@ class ReminderRunner:
         free = or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now)
         with self.app.sessions.begin() as session:
             candidates = (select(OutboxMessage.id)
-                          .where(OutboxMessage.status == reminder_rules.PENDING, OutboxMessage.next_attempt_at <= now, free)
+                          .where(OutboxMessage.status == reminder_rules.PENDING,
+                                 OutboxMessage.next_attempt_at <= now, free)
                           .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
             if session.get_bind().dialect.name == "postgresql":
                 candidates = candidates.with_for_update(skip_locked=True)
@@ -231,34 +250,27 @@ class ReminderRunner:
                     continue
                 person = people.get(row.person_id) if row.person_id else None
                 if person is None or not person.active:
-                    row.status, row.last_error = reminder_rules.SKIPPED, "no such person"
-                    report.skipped.append(row.id)
+                    _close(row, report, reminder_rules.SKIPPED, "no such person")
                     continue
                 if row.kind in reminder_rules.MUTABLE_KINDS and person.muted_until and person.muted_until > now:
-                    row.status, row.last_error = reminder_rules.SKIPPED, "muted"
-                    report.skipped.append(row.id)
+                    _close(row, report, reminder_rules.SKIPPED, "muted")
                     continue
-                quiet_end = reminder_rules.in_quiet_hours(now, reminder_rules.quiet_of(person, self.rc))
-                if quiet_end is not None:
-                    row.next_attempt_at, row.claimed_by, row.claimed_until = quiet_end, None, None
-                    report.postponed.append(row.id)
+                if _postponed_for_quiet_hours(row, now, reminder_rules.quiet_of(person, self.rc), report):
                     continue
-                late = row.late or now - row.due_at > timedelta(minutes=self.rc.late_grace_minutes)
+                late = self._is_late(row, now)
                 if row.kind in reminder_rules.DIGEST_KINDS and now - row.due_at > stale:
                     newer = session.scalar(select(OutboxMessage.id).where(
                         OutboxMessage.person_id == row.person_id, OutboxMessage.kind == row.kind,
                         OutboxMessage.id > row.id).limit(1))
                     if newer is not None:
-                        row.status = reminder_rules.SUPERSEDED
-                        report.skipped.append(row.id)
+                        _close(row, report, reminder_rules.SUPERSEDED)
                         continue
                     # hours stale: one current digest instead of the old one
                     if row.kind == "digest":
                         text = (digests.digest_text(session, now, person.team_id, self.rc.digest_due_days)
                                 if person.team_id else None)
                         if not text:
-                            row.status = reminder_rules.SKIPPED
-                            report.skipped.append(row.id)
+                            _close(row, report, reminder_rules.SKIPPED)
                             continue
                         row.payload = {**(row.payload or {}), "text": text}
                     late = True
@@ -266,18 +278,14 @@ class ReminderRunner:
                     if not brief:
                         brief.append(digests.brief_of(session, now, self.app.config))
                     if brief[0] is None:  # nothing to say any more
-                        row.status = reminder_rules.SKIPPED
-                        report.skipped.append(row.id)
+                        _close(row, report, reminder_rules.SKIPPED)
                         continue
                     row.payload = {**(row.payload or {}), "text": brief[0].as_text()}
                 address = self._address(person, identities.get(person.id, []))
                 if address is None:
-                    row.status, row.last_error = reminder_rules.NO_ADDRESS, "no bound chat on a running channel"
-                    report.skipped.append(row.id)
+                    _close(row, report, reminder_rules.NO_ADDRESS, "no bound chat on a running channel")
                     continue
-                row.channel, row.chat_id, row.late = address[0], address[1], late
-                jobs.append(_Job(row.id, address[0], address[1], self.render(row, late), row.kind,
-                                 row.attempts, person.name))
+                jobs.append(self._job(row, address[0], address[1], late, person.name))
         if brief and brief[0] is not None:
             self._attach_brief_picture(brief[0], [j for j in jobs if j.kind == "brief"], now)
         return jobs
@@ -289,19 +297,14 @@ class ReminderRunner:
         team_id = (row.payload or {}).get("team_id")
         team = session.get(Team, team_id) if team_id is not None else None
         if team is None or not team.robot_key:
-            row.status, row.last_error = reminder_rules.NO_ADDRESS, "team has no group robot"
-            report.skipped.append(row.id)
+            _close(row, report, reminder_rules.NO_ADDRESS, "team has no group robot")
             return None
         if reminder_rules.ROBOT_CHANNEL not in self.notifiers.channels():
-            row.status, row.last_error = reminder_rules.NO_ADDRESS, "group robot channel not running"
-            report.skipped.append(row.id)
+            _close(row, report, reminder_rules.NO_ADDRESS, "group robot channel not running")
             return None
-        quiet_end = reminder_rules.in_quiet_hours(now, self.rc.quiet_hours)
-        if quiet_end is not None:
-            row.next_attempt_at, row.claimed_by, row.claimed_until = quiet_end, None, None
-            report.postponed.append(row.id)
+        if _postponed_for_quiet_hours(row, now, self.rc.quiet_hours, report):
             return None
-        late = row.late or now - row.due_at > timedelta(minutes=self.rc.late_grace_minutes)
+        late = self._is_late(row, now)
         if now - row.due_at > stale:
             newer = session.scalar(select(OutboxMessage.id).where(
                 OutboxMessage.kind == reminder_rules.ROBOT_DIGEST,
@@ -309,25 +312,31 @@ class ReminderRunner:
                 OutboxMessage.id > row.id).limit(1))
             text = None if newer is not None else digests.digest_text(session, now, team.id, self.rc.digest_due_days)
             if not text:
-                row.status = reminder_rules.SUPERSEDED if newer is not None else reminder_rules.SKIPPED
-                report.skipped.append(row.id)
+                _close(row, report, reminder_rules.SUPERSEDED if newer is not None else reminder_rules.SKIPPED)
                 return None
             row.payload = {**(row.payload or {}), "text": text}
             late = True
-        row.channel, row.chat_id, row.late = reminder_rules.ROBOT_CHANNEL, team.robot_key, late
-        return _Job(row.id, reminder_rules.ROBOT_CHANNEL, team.robot_key, self.render(row, late), row.kind,
-                    row.attempts, f"{team.name}群机器人")
+        return self._job(row, reminder_rules.ROBOT_CHANNEL, team.robot_key, late, f"{team.name}群机器人")
+
+    def _is_late(self, row: OutboxMessage, now: datetime) -> bool:
+        """Marked late (补发) once, or sent more than the grace period after its moment."""
+        return row.late or now - row.due_at > timedelta(minutes=self.rc.late_grace_minutes)
+
+    def _job(self, row: OutboxMessage, channel: str, chat_id: str, late: bool, who: str) -> _Job:
+        """Record the address on the row and hand back what to send."""
+        row.channel, row.chat_id, row.late = channel, chat_id, late
+        return _Job(row.id, channel, chat_id, self.render(row, late), row.kind, row.attempts, who)
 
     def _attach_brief_picture(self, brief, jobs: list[_Job], now: datetime) -> None:
         """Draw the weekly brief once and attach it to the briefs going to channels that take
         pictures (WeCom gets the text card only, as /brief does)."""
-        takers = [job for job in jobs if not job.channel.startswith("wecom")]
+        takers = [job for job in jobs if self.notifiers.can_send_photos(job.channel)]
         if not takers:
             return
         path = self.app.out_dir / f"brief-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}.png"
         try:
             charts.render_brief(brief, path)
-        except Exception:  # noqa: BLE001 - the text still goes out without the picture
+        except Exception:  # the text still goes out without the picture
             logger.exception("drawing the weekly brief failed; sending the text only")
             return
         caption = f"{brief.office}督办周报"
@@ -383,10 +392,10 @@ class ReminderRunner:
         """Claim up to ``limit`` due rows and send them (``concurrency`` at a time)."""
         now = now or self.app.clock.now()
         report = DeliveryReport()
-        token, ids = await asyncio.to_thread(self.claim, now, limit)
+        token, ids = await self.app.workers.run(self.claim, now, limit)
         if not ids:
             return report
-        jobs = await asyncio.to_thread(self._prepare, token, ids, now, report)
+        jobs = await self.app.workers.run(self._prepare, token, ids, now, report)
         gate = asyncio.Semaphore(self.concurrency)
 
         lease_until = now + timedelta(seconds=self.rc.claim_seconds)
@@ -407,12 +416,12 @@ class ReminderRunner:
                     await self.notifiers.send(job.channel, job.chat_id, job.reply, max_wait=max_wait)
                 except DeliveryError as exc:
                     error = exc
-                except Exception as exc:  # noqa: BLE001 - network trouble: retry later
+                except Exception as exc:  # network trouble: retry later
                     error = exc
                 if error is not None:
                     logger.warning("push %s to %s:%s failed: %s", job.row_id, job.channel, job.chat_id, error)
                 done_at = self.app.clock.now()
-                outcome = await asyncio.to_thread(self._finish, token, job, max(done_at, now), error)
+                outcome = await self.app.workers.run(self._finish, token, job, max(done_at, now), error)
                 {"sent": report.sent, "retry": report.retried, "failed": report.failed,
                  "released": report.postponed}.get(outcome, report.skipped).append(job.row_id)
 
@@ -435,10 +444,10 @@ class ReminderRunner:
                 logger.info("outbox: %d sent, %d retry, %d failed, %d skipped, %d postponed",
                             len(report.sent), len(report.retried), len(report.failed),
                             len(report.skipped), len(report.postponed))
-        except Exception:  # noqa: BLE001 - a failed delivery round must not stop the scheduler
+        except Exception:  # a failed delivery round must not stop the scheduler
             logger.exception("outbox delivery failed")
 
     async def catch_up(self) -> DeliveryReport:
         """On start: record what was missed while down (marked late) and send it once."""
-        await asyncio.to_thread(self.tick)
+        await self.app.workers.run(self.tick)
         return await self.deliver_all()

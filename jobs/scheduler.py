@@ -12,9 +12,8 @@ lives in database rows, so jobs never need re-registering when deadlines change.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Optional
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -35,7 +34,7 @@ def build_scheduler(app: Duban, notifiers: NotifierRouter,
     runner = runner or ReminderRunner(app, notifiers)
     rc = app.config.reminders
     scheduler = AsyncIOScheduler(timezone=TIMEZONE)
-    first = datetime.now(timezone.utc)  # scheduling only; business time comes from app.clock
+    first = datetime.now(UTC)  # scheduling only; business time comes from app.clock
     scheduler.add_job(runner.tick_async, "interval", seconds=rc.tick_seconds, id="reminders-tick",
                       next_run_time=first, max_instances=1, coalesce=True, replace_existing=True)
     scheduler.add_job(runner.deliver_async, "interval", seconds=rc.deliver_seconds, id="outbox-deliver",
@@ -52,10 +51,10 @@ def _prune(app: Duban) -> int:
 
 async def housekeeping(app: Duban) -> None:
     try:
-        removed = await asyncio.to_thread(_prune, app)
+        removed = await app.workers.run(_prune, app)
         if removed:
             logger.info("housekeeping: forgot %d old incoming-message ids", removed)
-    except Exception:  # noqa: BLE001 - housekeeping must not stop the scheduler
+    except Exception:  # housekeeping must not stop the scheduler
         logger.exception("housekeeping failed")
 
 

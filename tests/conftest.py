@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -61,7 +62,7 @@ def pg_unavailable() -> Optional[str]:
                 conn.execute(text("select 1"))
             engine.dispose()
             _pg_state["reason"] = None
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             _pg_state["reason"] = f"PostgreSQL not reachable at {PG_URL}: {exc.__class__.__name__}"
     return _pg_state["reason"]
 

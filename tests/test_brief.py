@@ -99,7 +99,7 @@ def test_brief_on_wecom_is_a_text_card(sqlite_app, clock):
 
     with sqlite_app.sessions() as s:
         person = s.scalar(select(Person).where(Person.name == "陈主任"))
-        msg = Incoming(channel="wecom", chat_id="chen", user_id="chen")
+        msg = Incoming(channel="wecom", chat_id="chen", user_id="chen", can_send_photos=False)
         reply = cmd_brief(Ctx(sqlite_app, s, clock.now(), msg, person), "")
     assert reply.files == [] and reply.text.startswith("📊 雕庄街道督办周报")
 

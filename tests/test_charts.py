@@ -117,6 +117,7 @@ def test_unknown_indicator_gets_a_clear_reply(sqlite_app):
     assert chart_reply(chat, "社零").caption.startswith("限上社会消费品零售总额")
 
 
+@pytest.mark.slow
 def test_matplotlib_and_openpyxl_load_only_when_used():
     code = ("import sys, handlers.registry, bot.services.charts, bot.services.ledger_export,"
             " bot.services.ledger_import, cli.reports;"

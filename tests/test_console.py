@@ -2,6 +2,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from bot.config import PROJECT_ROOT
 
 
@@ -12,6 +14,7 @@ def console(*args, stdin):
     return result.stdout
 
 
+@pytest.mark.slow
 def test_demo_transcript_as_leader():
     out = console("--demo", stdin="财政收入多少\n纳图电气进展\n/update 纳图电气 65% 主体厂房封顶\n")
     blocks = out.split("\n\n")
@@ -21,6 +24,7 @@ def test_demo_transcript_as_leader():
                                 "张主任 · 今天09:00 · 主体厂房封顶")
 
 
+@pytest.mark.slow
 def test_demo_as_cadre_and_other_time():
     out = console("--demo", "--as", "cadre", "--now", "2026-01-05T10:00", stdin="/whoami\n/tasks overdue\n")
     assert "王干部:干部,专班:项目一专班" in out
@@ -29,6 +33,7 @@ def test_demo_as_cadre_and_other_time():
     assert "🔴" in out and "逾期5天" in out
 
 
+@pytest.mark.slow
 def test_demo_does_not_touch_the_real_database(tmp_path):
     config = tmp_path / "config.yaml"
     db = tmp_path / "real.sqlite3"
@@ -39,6 +44,7 @@ def test_demo_does_not_touch_the_real_database(tmp_path):
     assert not db.exists()
 
 
+@pytest.mark.slow
 def test_help_lists_commands():
     out = console("--demo", stdin="/help\n")
     for word in ("/kpi", "/tasks", "/update", "/due", "/invite"):

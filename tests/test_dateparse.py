@@ -1,7 +1,7 @@
 """Tests for bot.dateparse: deadline dates and snooze times typed by people."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -264,7 +264,7 @@ def test_error_messages_are_short_chinese():
 
 
 def test_now_is_converted_to_office_time():
-    utc = datetime(2025, 12, 20, 17, 0, tzinfo=timezone.utc)  # 2025-12-21 01:00 in Shanghai
+    utc = datetime(2025, 12, 20, 17, 0, tzinfo=UTC)  # 2025-12-21 01:00 in Shanghai
     assert parse_date("今天", utc) == date(2025, 12, 21)
     assert parse_date("明天", utc) == date(2025, 12, 22)
     assert parse_snooze("1小时", utc) == at(2025, 12, 21, 2, 0)

@@ -1,4 +1,4 @@
-"""Tests for the fake WeCom server API (tests/fakes/wecom_api.py), exercised over real HTTP with httpx."""
+"""Tests for the fake WeCom server API (testing/fake_wecom.py), exercised over real HTTP with httpx."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from channels.wecom.crypto import WeComCrypto, parse_xml
-from tests.fakes.wecom_api import (
+from testing.fake_wecom import (
     FakeWeComAPI,
     make_callback,
     make_event_xml,
@@ -259,9 +259,10 @@ def test_threaded_sync_usage() -> None:
         ] == 0
 
 
+@pytest.mark.slow
 def test_standalone_process() -> None:
     with subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.wecom_api", "--corp-id", CORP, "--secret", SECRET],
+        [sys.executable, "-m", "testing.fake_wecom", "--corp-id", CORP, "--secret", SECRET],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -101,6 +101,7 @@ def run_cli(*args, stdin: str = "", cwd=PROJECT_ROOT):
                           text=True, cwd=cwd, timeout=120)
 
 
+@pytest.mark.slow
 def test_cli_exits_non_zero_on_broken_config(tmp_path):
     path = write(tmp_path, "config.yaml", "lights:\n  stale_days: -3\n")
     result = run_cli("--config", str(path), "console", "--demo", stdin="财政收入\n")
@@ -109,6 +110,7 @@ def test_cli_exits_non_zero_on_broken_config(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_import_is_idempotent(tmp_path):
     config = write(tmp_path, "config.yaml", f"database:\n  url: sqlite:///{tmp_path / 'db.sqlite3'}\n")
     first = run_cli("--config", str(config), "import", str(DATASET), str(DEMO_PEOPLE))
@@ -118,6 +120,7 @@ def test_cli_import_is_idempotent(tmp_path):
     assert second.stdout.count("导入完成:没有变化。") == 2
 
 
+@pytest.mark.slow
 def test_cli_import_of_a_broken_file_fails_and_writes_nothing(tmp_path):
     config = write(tmp_path, "config.yaml", f"database:\n  url: sqlite:///{tmp_path / 'db.sqlite3'}\n")
     bad = write(tmp_path, "bad.yaml", "tasks:\n  - key: Bad Key\n    name: x\n    category: y\n")

@@ -24,8 +24,8 @@ from bot.notify import NotifierRouter, WaitExceedsLease
 from bot.services import outbox_store
 from bot.services.people import bind_identity
 from jobs.outbox import ReminderRunner
+from testing.fake_telegram import FakeTelegramAPI
 from tests.conftest import fresh_pg_database, pg_unavailable
-from tests.fakes.telegram_api import FakeTelegramAPI
 
 TOKEN = "123:ABC"
 NOW = "2025-12-26T09:05"

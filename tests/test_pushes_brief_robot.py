@@ -25,8 +25,8 @@ from channels.console import ConsoleNotifier
 from channels.wecom.notifier import WeComRobotNotifier
 from channels.wecom.robot import RobotSender
 from jobs.outbox import ReminderRunner
+from testing.fake_wecom import FakeWeComAPI
 from tests.conftest import make_app
-from tests.fakes.wecom_api import FakeWeComAPI
 from tests.test_reminders import Recorder, add_task, on_schedule, run_at
 
 ROBOT_KEY = "robot-key-xm1-0001"
@@ -63,7 +63,7 @@ def test_weekly_brief_job_sends_the_brief_text_and_picture(app):
     with app.sessions.begin() as session:  # 陈主任 reads on WeCom: the text card only
         chen = session.scalar(select(Person).where(Person.name == "陈主任"))
         bind_identity(session, app.clock.now(), chen, "wecom", "chen", "chen", "陈主任")
-    console, wecom = Recorder(), Recorder()
+    console, wecom = Recorder(), Recorder(can_send_photos=False)
     router = NotifierRouter()
     router.register("console", console)
     router.register("wecom", wecom)
@@ -225,7 +225,7 @@ TG_TOKEN = "123:ABC"
 def test_weekly_brief_on_telegram_is_text_then_photo(sqlite_app):
     from channels.telegram.bot import TelegramBot
     from channels.telegram.notifier import TelegramNotifier
-    from tests.fakes.telegram_api import FakeTelegramAPI
+    from testing.fake_telegram import FakeTelegramAPI
 
     app = sqlite_app
     fresh_since(app, "2025-12-01T00:00")
@@ -261,7 +261,7 @@ def test_telegram_pacing_sends_a_burst_without_429(sqlite_app):
     from bot.messages import Reply
     from channels.telegram.bot import TelegramBot
     from channels.telegram.notifier import TelegramNotifier
-    from tests.fakes.telegram_api import FakeTelegramAPI
+    from testing.fake_telegram import FakeTelegramAPI
 
     async def main():
         async with FakeTelegramAPI(token=TG_TOKEN) as fake:

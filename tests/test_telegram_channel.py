@@ -21,7 +21,7 @@ from bot.services.people import bind_identity
 from channels.server import NOTIFIERS_KEY, build_web_app
 from channels.telegram.bot import EDITED_REPLY, TelegramBot, split_text, utf16_units
 from channels.telegram.notifier import TelegramNotifier
-from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits
+from testing.fake_telegram import FakeTelegramAPI, RateLimits
 
 TOKEN = "123:ABC"
 ZHANG, WANG, CHEN, ZHAO, STRANGER = 9000, 1001, 1002, 1003, 1999

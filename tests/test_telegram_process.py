@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import PROJECT_ROOT
 from bot.models import Task, TaskUpdate
-from tests.fakes.telegram_api import FakeTelegramAPI
+from testing.fake_telegram import FakeTelegramAPI
 
 TOKEN = "123:ABC"
 WANG, CHEN = 1001, 1002
@@ -64,12 +64,16 @@ class Session_:
                 for button in row:
                     if label in button["text"]:
                         self.transcript.append(f"👤 {self.name}:[按下“{button['text']}”]")
-                        return self._wait(lambda: self.fake.push_callback(self.user_id, button["callback_data"]))
+                        return self._wait(lambda data=button["callback_data"]:
+                                          self.fake.push_callback(self.user_id, data))
         raise AssertionError(f"no button {label!r}")
 
 
 def text_of(sent: list[dict]) -> str:
     return "\n".join(s.get("text") or "" for s in sent)
+
+
+pytestmark = pytest.mark.slow  # the bot as a real process (run.py) against fake servers
 
 
 @pytest.fixture

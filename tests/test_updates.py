@@ -194,11 +194,15 @@ def test_admin_adds_people_and_changes_roles_with_audit(app, chat_as):
         assert entry.after == {"role": "team_lead", "team": "xm2"}
 
 
-@pytest.mark.parametrize("text", ["", "   ", "😀😀😀"])
-def test_empty_or_emoji_only_messages_get_a_hint(app, chat_as, text):
+TEXT_HINT = "请发文字,例如:财政收入多少、纳图电气进展。发 /help 看全部用法。"
+EMOJI_HINT = "没找到“😀😀😀”。\n可以问:财政收入、社零、固投、纳图电气进展;\n或发 /kpi 看全部指标,/tasks 看全部事项。"
+
+
+@pytest.mark.parametrize("text, expected", [("", TEXT_HINT), ("   ", TEXT_HINT), ("😀😀😀", EMOJI_HINT)])
+def test_empty_or_emoji_only_messages_get_a_hint(app, chat_as, text, expected):
     before = counts(app)
     answer = chat_as("王干部").say(text)
-    assert answer.startswith("请发文字") or answer.startswith("没找到")
+    assert answer == expected
     assert counts(app) == before
 
 

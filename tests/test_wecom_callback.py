@@ -14,8 +14,8 @@ from sqlalchemy import select
 from bot.models import ChatIdentity, InboundSeen
 from channels.server import NOTIFIERS_KEY
 from channels.wecom.crypto import WeComCrypto
+from testing.fake_wecom import FakeWeComAPI, make_verify_params
 from tests.conftest import make_app
-from tests.fakes.wecom_api import FakeWeComAPI, make_verify_params
 from tests.wecom_helpers import (
     AES_KEY,
     AGENT,
@@ -110,7 +110,7 @@ async def test_hostile_callbacks_get_4xx_and_change_nothing(bot):
 
     cases = {}
     # forged signature
-    from tests.fakes.wecom_api import make_callback
+    from testing.fake_wecom import make_callback
     params, body = make_callback(bot.crypto, good_inner, now, "1")
     cases["forged"] = (dict(params, msg_signature="f" * 40), body, 403)
     # encrypted for another CorpID (same token and key)

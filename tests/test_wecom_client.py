@@ -17,7 +17,7 @@ from channels.wecom.client import (
 )
 from channels.wecom.notifier import WeComNotifier, WeComRobotNotifier
 from channels.wecom.robot import RobotSender
-from tests.fakes.wecom_api import FakeWeComAPI
+from testing.fake_wecom import FakeWeComAPI
 from tests.wecom_helpers import AGENT, CORP, ROBOT_KEY, SECRET
 
 pytestmark = pytest.mark.asyncio

@@ -53,7 +53,7 @@ POST_BODY = (
     "<xml><ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserName>"
     f"<Encrypt><![CDATA[{POST_ENCRYPT}]]></Encrypt>"
     "<AgentID><![CDATA[218]]></AgentID></xml>"
-).encode("utf-8")
+).encode()
 POST_PLAIN = (
     "<xml><ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserName>\n"
     "<FromUserName><![CDATA[mycreate]]></FromUserName>\n"

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot.models import ChatIdentity, InboundSeen, Team
 from channels.wecom.crypto import WeComCrypto
-from tests.fakes.wecom_api import (
+from testing.fake_wecom import (
     FakeWeComAPI,
     make_callback,
     make_text_xml,
@@ -125,6 +125,9 @@ class Bot:
             time.sleep(0.05)
         raise AssertionError(f"expected {count} messages, fake got {len(self.api.sent)}:\n"
                              + texts(self.api.sent) + "\n" + "".join(self.output[-30:]))
+
+
+pytestmark = pytest.mark.slow  # the bot as a real process (run.py) against fake servers
 
 
 @pytest.fixture

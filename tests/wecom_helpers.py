@@ -21,7 +21,7 @@ from bot.models import (
 from channels.server import build_web_app
 from channels.wecom.callback import CHANNEL_KEY
 from channels.wecom.crypto import WeComCrypto
-from tests.fakes.wecom_api import (
+from testing.fake_wecom import (
     FakeWeComAPI,
     make_callback,
     make_event_xml,
@@ -64,7 +64,7 @@ class Harness:
         self.crypto = WeComCrypto(TOKEN, AES_KEY, CORP)
         self.nonces = itertools.count(1000)
 
-    async def __aenter__(self) -> "Harness":
+    async def __aenter__(self) -> Harness:
         self.web_app, self.installed = build_web_app(self.app)
         self.channel = self.web_app[CHANNEL_KEY]
         self.channel.notifier.client.backoff_s = 0.01

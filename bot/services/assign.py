@@ -85,7 +85,7 @@ class AssignSpec:
                 "category": self.category}
 
     @classmethod
-    def from_data(cls, data: dict[str, Any]) -> "AssignSpec":
+    def from_data(cls, data: dict[str, Any]) -> AssignSpec:
         return cls(name=data.get("name") or "", team_id=data.get("team_id"), owner_id=data.get("owner_id"),
                    deadline=date.fromisoformat(data["deadline"]) if data.get("deadline") else None,
                    origin=data.get("origin"),

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from bot.models import AuditEntry, Person
@@ -22,7 +22,7 @@ def record(
 ) -> None:
     """Append one entry. A Core INSERT (the log is append-only and never read back here),
     executed at once in the caller's transaction; ``actor`` must already have an id."""
-    session.connection().execute(insert(AuditEntry.__table__), [dict(
+    session.connection().execute(insert(cast(Table, AuditEntry.__table__)), [dict(
         at=now,
         actor_id=actor.id if actor else None,
         action=action,

@@ -62,7 +62,7 @@ def cjk_font() -> Optional[str]:
             if _CJK_FILE.search(Path(path).name.replace(" ", "")):
                 try:
                     font_manager.fontManager.addfont(path)
-                except Exception:  # noqa: BLE001 - a broken font file is skipped
+                except Exception:  # a broken font file is skipped
                     logger.debug("cannot add font %s", path)
         family = installed()
     if family is None:
@@ -183,12 +183,12 @@ def render_indicator_chart(series: IndicatorSeries, path: Path, fonts_used: Opti
             colors = ["#C9D7F2" if p.derived else "#3E7BFA" for p in series.points]
             bars = ax.bar(xs, values, color=colors, width=0.55, edgecolor="#3E7BFA",
                           hatch=None, zorder=2)
-            for bar, point in zip(bars, series.points):
+            for bar, point in zip(bars, series.points, strict=True):
                 if point.derived:
                     bar.set_hatch("//")
             top = max(values + ([series.target] if series.target else []))
             ax.set_ylim(0, top * 1.25 if top > 0 else 1)
-            for x, point in zip(xs, series.points):
+            for x, point in zip(xs, series.points, strict=True):
                 text = fmt_number(point.value)
                 if point.yoy_pct is not None:
                     text += f"\n同比{fmt_signed(point.yoy_pct)}"
@@ -227,7 +227,7 @@ def indicator_chart(session: Session, indicator: Indicator, path: Path) -> tuple
 
 # ---------------------------------------------------------------- weekly brief
 
-def render_brief(brief: "WeeklyBrief", path: Path, fonts_used: Optional[set] = None) -> Path:
+def render_brief(brief: WeeklyBrief, path: Path, fonts_used: Optional[set] = None) -> Path:
     """The weekly brief as one image: lights by team, turned red, due next week, indicators,
     and the top and bottom of the 专班 ranking."""
     from matplotlib import rc_context
@@ -265,7 +265,7 @@ def render_brief(brief: "WeeklyBrief", path: Path, fonts_used: Optional[set] = N
             if not any(counts):
                 continue
             ax.barh(ys, counts, left=lefts, color=LIGHT_COLORS[color], label=label, height=0.7)
-            lefts = [a + b for a, b in zip(lefts, counts)]
+            lefts = [a + b for a, b in zip(lefts, counts, strict=True)]
         ax.set_yticks(ys, names, fontsize=10)
         ax.tick_params(axis="x", labelsize=9)
         for side in ("top", "right"):

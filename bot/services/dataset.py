@@ -67,7 +67,7 @@ class PeriodIn(Item):
     source: Optional[str] = None
 
     @model_validator(mode="after")
-    def _dates(self) -> "PeriodIn":
+    def _dates(self) -> PeriodIn:
         if self.period_end < self.period_start:
             raise ValueError("period_end 早于 period_start")
         return self
@@ -112,7 +112,7 @@ class TaskIn(Item):
     source: Optional[str] = None
 
     @model_validator(mode="after")
-    def _dates(self) -> "TaskIn":
+    def _dates(self) -> TaskIn:
         if self.start and self.deadline and self.deadline < self.start:
             raise ValueError("deadline 早于 start")
         return self
@@ -147,11 +147,13 @@ class DatasetIn(Item):
     notes: Optional[Any] = None
 
     @model_validator(mode="after")
-    def _unique(self) -> "DatasetIn":
-        for section, items in (("teams", self.teams), ("indicators", self.indicators), ("tasks", self.tasks)):
+    def _unique(self) -> DatasetIn:
+        sections: tuple[tuple[str, list[Any]], ...] = (
+            ("teams", self.teams), ("indicators", self.indicators), ("tasks", self.tasks))
+        for section, items in sections:
             seen: set[str] = set()
             for item in items:
-                key = getattr(item, "code", None) or getattr(item, "key")
+                key = getattr(item, "code", None) or item.key
                 if key in seen:
                     raise ValueError(f"{section} 中的 {key} 重复")
                 seen.add(key)
@@ -232,35 +234,36 @@ def import_dataset(
     names_changed = False
 
     teams = {t.code: t for t in session.scalars(select(Team))}
-    for item in dataset.teams:
-        team = teams.get(item.code)
+    for team_in in dataset.teams:
+        team = teams.get(team_in.code)
         if team is None:
-            team = Team(code=item.code, name=item.name, kind=item.kind)
+            team = Team(code=team_in.code, name=team_in.name, kind=team_in.kind)
             session.add(team)
-            teams[item.code] = team
+            teams[team_in.code] = team
             report.count(report.created, "team")
-            audit.record(session, now, actor, "import", "team", item.code, None, item.model_dump())
+            audit.record(session, now, actor, "import", "team", team_in.code, None, team_in.model_dump())
         else:
-            changed = _apply(team, {"name": item.name, "kind": item.kind})
+            changed = _apply(team, {"name": team_in.name, "kind": team_in.kind})
             if changed:
-                _note(session, now, actor, report, "team", item.code, changed)
+                _note(session, now, actor, report, "team", team_in.code, changed)
     session.flush()
 
     people = {p.name: p for p in session.scalars(select(Person))}
-    for item in dataset.people:
-        person = people.get(item.name)
-        team = teams.get(item.team) if item.team else None
+    for person_in in dataset.people:
+        person = people.get(person_in.name)
+        team = teams.get(person_in.team) if person_in.team else None
         if person is None:
-            person = Person(name=item.name, role=item.role, team=team, is_admin=item.is_admin, created_at=now)
+            person = Person(name=person_in.name, role=person_in.role, team=team, is_admin=person_in.is_admin,
+                            created_at=now)
             session.add(person)
-            people[item.name] = person
+            people[person_in.name] = person
             report.count(report.created, "person")
-            audit.record(session, now, actor, "import", "person", item.name, None, item.model_dump())
+            audit.record(session, now, actor, "import", "person", person_in.name, None, person_in.model_dump())
         else:
-            changed = _apply(person, {"role": item.role, "team_id": team.id if team else None,
-                                      "is_admin": item.is_admin})
+            changed = _apply(person, {"role": person_in.role, "team_id": team.id if team else None,
+                                      "is_admin": person_in.is_admin})
             if changed:
-                _note(session, now, actor, report, "person", item.name, changed)
+                _note(session, now, actor, report, "person", person_in.name, changed)
     session.flush()
     for code, leader_name in dataset.team_leaders.items():
         team, leader = teams.get(code), people.get(leader_name)
@@ -278,30 +281,30 @@ def import_dataset(
             report.count(report.created, "invite")
 
     indicators = {i.key: i for i in session.scalars(select(Indicator))}
-    for order, item in enumerate(dataset.indicators):
-        indicator = indicators.get(item.key)
-        fields = {
-            "name": item.name, "aliases": list(item.aliases), "category": item.category,
-            "unit": item.unit, "target": item.target, "target_text": item.target_text,
-            "target_source": item.target_source, "sort_order": order,
-            "search_keys": search_keys_for(item.name, item.aliases),
+    for order, indicator_in in enumerate(dataset.indicators):
+        indicator = indicators.get(indicator_in.key)
+        fields: dict[str, Any] = {
+            "name": indicator_in.name, "aliases": list(indicator_in.aliases), "category": indicator_in.category,
+            "unit": indicator_in.unit, "target": indicator_in.target, "target_text": indicator_in.target_text,
+            "target_source": indicator_in.target_source, "sort_order": order,
+            "search_keys": search_keys_for(indicator_in.name, indicator_in.aliases),
         }
         if indicator is None:
-            indicator = Indicator(key=item.key, updated_at=now, **fields)
+            indicator = Indicator(key=indicator_in.key, updated_at=now, **fields)
             session.add(indicator)
             session.flush()
-            indicators[item.key] = indicator
+            indicators[indicator_in.key] = indicator
             report.count(report.created, "indicator")
-            audit.record(session, now, actor, "import", "indicator", item.key, None,
-                         {"name": item.name, "target": item.target})
+            audit.record(session, now, actor, "import", "indicator", indicator_in.key, None,
+                         {"name": indicator_in.name, "target": indicator_in.target})
             names_changed = True
         else:
             changed = _apply(indicator, fields)
             if changed:
                 indicator.updated_at = now
                 names_changed |= bool({"name", "aliases"} & changed.keys())
-                _note(session, now, actor, report, "indicator", item.key, changed)
-        periods = [*item.history, PeriodIn(**item.model_dump(include=set(PeriodIn.model_fields)))]
+                _note(session, now, actor, report, "indicator", indicator_in.key, changed)
+        periods = [*indicator_in.history, PeriodIn(**indicator_in.model_dump(include=set(PeriodIn.model_fields)))]
         existing = {v.period_end: v for v in session.scalars(
             select(IndicatorValue).where(IndicatorValue.indicator_id == indicator.id))}
         for period in periods:
@@ -319,45 +322,45 @@ def import_dataset(
                     row.recorded_at = now
                     indicator.updated_at = now
                     _note(session, now, actor, report, "value",
-                          f"{item.key}@{period.period_end.isoformat()}", changed)
+                          f"{indicator_in.key}@{period.period_end.isoformat()}", changed)
 
     tasks = {t.key: t for t in session.scalars(select(Task))}
-    for item in dataset.tasks:
-        task = tasks.get(item.key)
-        owner = people.get(item.owner) if item.owner else None
-        if item.owner and owner is None:
-            raise FileError(f"{origin}: tasks.{item.key}.owner: 未知人员 {item.owner}")
-        team = teams.get(item.team) if item.team else None
+    for task_in in dataset.tasks:
+        task = tasks.get(task_in.key)
+        owner = people.get(task_in.owner) if task_in.owner else None
+        if task_in.owner and owner is None:
+            raise FileError(f"{origin}: tasks.{task_in.key}.owner: 未知人员 {task_in.owner}")
+        team = teams.get(task_in.team) if task_in.team else None
         fields = {
-            "name": item.name, "aliases": list(item.aliases), "category": item.category,
-            "subcategory": item.subcategory, "team_id": team.id if team else None,
-            "lead_unit": item.lead_unit,
-            "description": item.description, "target_text": item.target_text,
-            "target_value": item.target_value, "target_unit": item.target_unit,
-            "source": item.source, "start_date": item.start, "deadline": item.deadline,
-            "search_keys": search_keys_for(item.name, item.aliases),
+            "name": task_in.name, "aliases": list(task_in.aliases), "category": task_in.category,
+            "subcategory": task_in.subcategory, "team_id": team.id if team else None,
+            "lead_unit": task_in.lead_unit,
+            "description": task_in.description, "target_text": task_in.target_text,
+            "target_value": task_in.target_value, "target_unit": task_in.target_unit,
+            "source": task_in.source, "start_date": task_in.start, "deadline": task_in.deadline,
+            "search_keys": search_keys_for(task_in.name, task_in.aliases),
         }
         if owner is not None:  # an owner is set by the file that names one, never cleared by another
             fields["owner_id"] = owner.id
         if task is None:
-            task = Task(key=item.key, status=item.status, progress=item.progress,
+            task = Task(key=task_in.key, status=task_in.status, progress=task_in.progress,
                         created_at=now, last_activity_at=now, **fields)
             refresh_light_dates(task, rules)
             session.add(task)
-            tasks[item.key] = task
+            tasks[task_in.key] = task
             report.count(report.created, "task")
-            audit.record(session, now, actor, "import", "task", item.key, None,
-                         {"name": item.name, "deadline": item.deadline, "team": item.team})
+            audit.record(session, now, actor, "import", "task", task_in.key, None,
+                         {"name": task_in.name, "deadline": task_in.deadline, "team": task_in.team})
             names_changed = True
         else:
             changed = _apply(task, fields)
             if changed:
                 refresh_light_dates(task, rules)
                 names_changed |= bool({"name", "aliases"} & changed.keys())
-                _note(session, now, actor, report, "task", item.key, changed)
+                _note(session, now, actor, report, "task", task_in.key, changed)
         session.flush()
         current = {m.name: m for m in task.milestones}
-        for order, milestone_in in enumerate(item.milestones):
+        for order, milestone_in in enumerate(task_in.milestones):
             milestone = current.get(milestone_in.name)
             if milestone is None:
                 session.add(Milestone(task_id=task.id, name=milestone_in.name, due=milestone_in.due,
@@ -366,7 +369,7 @@ def import_dataset(
             else:
                 changed = _apply(milestone, {"due": milestone_in.due, "sort_order": order})
                 if changed:
-                    _note(session, now, actor, report, "milestone", f"{item.key}/{milestone.name}", changed)
+                    _note(session, now, actor, report, "milestone", f"{task_in.key}/{milestone.name}", changed)
     for task_key, owner_name in dataset.owners.items():
         task = tasks.get(task_key) or session.scalar(select(Task).where(Task.key == task_key))
         owner = people.get(owner_name)

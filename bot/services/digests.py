@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
-from typing import Iterable, Optional, Sequence
+from typing import Optional
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session

@@ -1,7 +1,7 @@
 """Errors services raise; each carries a short Chinese message fit to show the user."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 
 class ServiceError(Exception):
@@ -29,8 +29,5 @@ class PermissionDenied(ServiceError):
 
 
 class NeedsConfirmation(ServiceError):
-    """The change looks wrong (e.g. progress going down); ask before doing it."""
-
-    def __init__(self, message: str, pending: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.pending = pending
+    """The change looks wrong (e.g. progress going down); ask before doing it (the caller
+    keeps what to redo once confirmed, e.g. in its dialogue)."""

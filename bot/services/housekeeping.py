@@ -16,4 +16,4 @@ SEEN_KEEP = timedelta(days=3)
 def prune_inbound_seen(session: Session, now: datetime, keep: timedelta = SEEN_KEEP) -> int:
     """Forget incoming-message ids older than ``keep``; returns how many were removed."""
     result = session.execute(delete(InboundSeen).where(InboundSeen.seen_at < now - keep))
-    return result.rowcount or 0
+    return getattr(result, "rowcount", 0) or 0  # a DELETE's CursorResult

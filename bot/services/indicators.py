@@ -14,7 +14,7 @@ from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
 from bot.models import Indicator, IndicatorValue
-from bot.services.lookup import KIND_INDICATOR, NAMES
+from bot.services.lookup import KIND_INDICATOR, name_index
 from bot.services.text import fmt_number, fmt_pp, fmt_signed
 
 PREFIX_QUALIFIERS = ("预计", "约", "超", "近", "超过", "逾")
@@ -80,7 +80,7 @@ class IndicatorAnswer:
             if self.completion_pct is not None:
                 target += f",完成{fmt_number(self.completion_pct, 1)}%"
                 out.append(target)
-                out.append(f"序时进度{fmt_number(self.schedule_pct, 1)}%,{fmt_pp(self.gap_pp)}")
+                out.append(f"序时进度{fmt_number(self.schedule_pct, 1)}%,{fmt_pp(self.gap_pp or 0.0)}")
             else:
                 out.append(target)
         if val.source:
@@ -124,7 +124,7 @@ def answer_by_id(session: Session, indicator_id: int) -> Optional[IndicatorAnswe
 
 
 def find_indicator(session: Session, text: str) -> Optional[Indicator]:
-    match = NAMES.find(session, text, kinds={KIND_INDICATOR})
+    match = name_index(session).find(session, text, kinds={KIND_INDICATOR})
     return session.get(Indicator, match.best[1]) if match.best else None
 
 

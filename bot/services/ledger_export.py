@@ -8,11 +8,12 @@ task key) so a re-import matches rows exactly; the light is a cell fill.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from copy import copy
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased

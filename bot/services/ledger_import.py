@@ -276,7 +276,7 @@ def _read_workbook(path: Path, limits: Optional[LedgerConfig] = None) -> list[Sh
         cached = load_workbook(path, data_only=True, read_only=True)
         raw = load_workbook(path, data_only=False, read_only=True)  # only to see formulas
         merged = _merged_rows(path)
-    except Exception as exc:  # noqa: BLE001 - any parse failure means "not a workbook"
+    except Exception as exc:  # any parse failure means "not a workbook"
         logger.info("not a workbook %s: %s", path, exc)
         raise InvalidInput("这不是 Excel 工作簿(.xlsx),或文件已损坏,无法导入。") from None
     reading = _Reading(limits)
@@ -286,7 +286,7 @@ def _read_workbook(path: Path, limits: Optional[LedgerConfig] = None) -> list[Sh
             sheets.append(_read_sheet(ws, raw[ws.title], merged.get(ws.title, []), reading))
     except InvalidInput:
         raise
-    except Exception as exc:  # noqa: BLE001 - a broken sheet part
+    except Exception as exc:
         logger.info("unreadable sheet in %s: %s", path, exc)
         raise InvalidInput("这不是 Excel 工作簿(.xlsx),或文件已损坏,无法导入。") from None
     finally:
@@ -339,8 +339,9 @@ class _Validator:
         self.report = ImportReport()
         self.task_changes: list[_TaskChange] = []
         self.indicator_changes: list[_IndicatorChange] = []
-        self._tasks_by_key: Optional[dict[str, int]] = None
-        self._tasks_by_name: Optional[dict[str, list[int]]] = None
+        self._tasks_by_key: dict[str, int] = {}
+        self._tasks_by_name: dict[str, list[int]] = {}
+        self._indexed = False
 
     def bad(self, sheet: Sheet, row: int, reason: str) -> None:
         self.report.bad_rows.append(BadRow(sheet.title, row + 1, reason))
@@ -348,8 +349,9 @@ class _Validator:
     # -- tasks
     def _task_index(self) -> None:
         """Every task, its owner and its latest note, each in one query (not one per row)."""
-        if self._tasks_by_key is not None:
+        if self._indexed:
             return
+        self._indexed = True
         self._tasks_by_key, self._tasks_by_name, self._tasks = {}, {}, {}
         for task in self.session.scalars(select(Task).options(selectinload(Task.owner), selectinload(Task.team))):
             self._tasks[task.id] = task
@@ -359,7 +361,7 @@ class _Validator:
         for task_id, note in self.session.execute(
                 select(TaskUpdate.task_id, TaskUpdate.note).where(TaskUpdate.note.is_not(None))
                 .order_by(TaskUpdate.task_id, TaskUpdate.created_at, TaskUpdate.id)):
-            self._notes[task_id] = note
+            self._notes[task_id] = note or ""  # never None: the query skips empty notes
         self._people = {p.name: p for p in self.session.scalars(select(Person))}
         self._teams: dict[str, Team] = {}
         for team in self.session.scalars(select(Team)):
@@ -500,8 +502,8 @@ class _Validator:
     def indicators(self, sheet: Sheet, header: int, cols: dict[str, int]) -> None:
         by_key = {i.key: i for i in self.session.scalars(select(Indicator))}
         by_name: dict[str, list[Indicator]] = {}
-        for indicator in by_key.values():
-            by_name.setdefault(normalize_name(indicator.name), []).append(indicator)
+        for known in by_key.values():
+            by_name.setdefault(normalize_name(known.name), []).append(known)
         seen: dict[tuple[int, str], int] = {}
         targets: dict[int, int] = {}
         for r in range(header + 1, len(sheet.values)):
@@ -622,6 +624,7 @@ def import_ledger(session: Session, now: datetime, actor: Person, path: Path, ru
         return report
     for change in validator.task_changes:
         task = change.task
+        before: dict[str, Any]
         if change.owner is not None:
             before = {"owner": task.owner.name if task.owner else None}
             task.owner = change.owner
@@ -636,7 +639,8 @@ def import_ledger(session: Session, now: datetime, actor: Person, path: Path, ru
             refresh_light_dates(task, rules)
             audit.record(session, now, actor, "import", "task", task.key, before, {"deadline": change.deadline})
             old = before["deadline"].isoformat() if before["deadline"] else "未定"
-            report.changes.append(f"{task.name}:时间节点 {old} → {change.deadline.isoformat()}")
+            new = change.deadline.isoformat() if change.deadline else "未定"
+            report.changes.append(f"{task.name}:时间节点 {old} → {new}")
         if change.progress is not None or change.note:
             old = task.progress
             record_update(session, now, actor, task, rules, progress=change.progress, note=change.note,
@@ -648,8 +652,8 @@ def import_ledger(session: Session, now: datetime, actor: Person, path: Path, ru
             if change.note:
                 parts.append("新进展")
             report.changes.append(f"{task.name}:" + ",".join(parts))
-    for change in validator.indicator_changes:
-        _apply_indicator(session, now, actor, change, report)
+    for indicator_change in validator.indicator_changes:
+        _apply_indicator(session, now, actor, indicator_change, report)
     session.flush()
     report.applied = True
     return report
@@ -687,6 +691,7 @@ def _apply_indicator(session: Session, now: datetime, actor: Person, change: _In
                      report: ImportReport) -> None:
     indicator = change.indicator
     parts = []
+    before: Optional[dict[str, Any]]
     if change.set_target:
         before = {"target": indicator.target}
         indicator.target = change.target
@@ -697,6 +702,8 @@ def _apply_indicator(session: Session, now: datetime, actor: Person, change: _In
         before = {"value": row.value, "yoy_pct": row.yoy_pct} if row else None
         if row is None:
             end = change.period_end
+            if end is None:  # the validator refuses a new value without a period
+                raise InvalidInput(f"{indicator.name}:缺少时期,无法新增数值。")
             row = IndicatorValue(indicator=indicator, period_label=change.period,
                                  period_start=date(end.year, 1, 1), period_end=end, recorded_at=now,
                                  source=f"台账导入({actor.name})")

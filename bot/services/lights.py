@@ -15,6 +15,7 @@ stored (``behind_yellow_on`` ...), so lights and lists are indexed comparisons w
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Optional
@@ -83,7 +84,7 @@ def _yellow(today: date) -> ColumnElement[bool]:
     return or_(Task.behind_yellow_on <= today, Task.due_soon_on <= today, Task.stale_on <= today)
 
 
-def _light_case(today: date, value_of: dict[str, object]) -> ColumnElement:
+def _light_case(today: date, value_of: Mapping[str, object]) -> ColumnElement:
     """One CASE over the light rules (the order ``light_of`` applies them), mapping each light
     to ``value_of[light]``: its name for ``light_sql``, its urgency for ``light_rank_sql``."""
     return case(

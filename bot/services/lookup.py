@@ -11,13 +11,13 @@ so building the in-memory index is a plain read, and it is rebuilt only when the
 """
 from __future__ import annotations
 
-import gc
 import logging
 import secrets
 import threading
 from bisect import bisect_right
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -135,7 +135,8 @@ class _Index:
                 return Match(candidates=hits[:limit], how="ambiguous")
 
         if query.isascii() and query.isalpha():
-            hits = allowed(self.pinyin.get(_PINYIN_PREFIX + query, set()) | self.pinyin.get(_INITIALS_PREFIX + query, set()))
+            hits = allowed(self.pinyin.get(_PINYIN_PREFIX + query, set())
+                           | self.pinyin.get(_INITIALS_PREFIX + query, set()))
             if len(hits) == 1:
                 return Match(best=hits[0], how="pinyin")
             if hits:
@@ -171,7 +172,7 @@ class _Index:
         longest = min(len(query), self.longest_key)
         if (len(query) - 1) * longest > len(self.plain_keys):
             # a very long question: scanning the keys is cheaper than its substrings
-            for key, ref in zip(self.plain_keys, self.plain_owner):
+            for key, ref in zip(self.plain_keys, self.plain_owner, strict=True):
                 if len(key) >= 2 and key in query:
                     inside[ref] = max(inside.get(ref, 0), len(key))
             return inside
@@ -184,7 +185,7 @@ class _Index:
     def _names_around(self, query: str) -> list[Ref]:
         """Owners of the names that contain the query."""
         if _SEPARATOR in query:  # cannot happen after normalising; kept exact anyway
-            return [ref for key, ref in zip(self.plain_keys, self.plain_owner) if query in key]
+            return [ref for key, ref in zip(self.plain_keys, self.plain_owner, strict=True) if query in key]
         found = []
         at = self.joined.find(query)
         while at != -1:
@@ -199,14 +200,14 @@ class _Index:
         from rapidfuzz import fuzz, process
 
         scores: dict[Ref, float] = {}
-        for choice, score, idx in process.extract(
+        for _choice, score, idx in process.extract(
             query, self.plain_keys, scorer=fuzz.ratio, limit=limit * 4, score_cutoff=50
         ):
             ref = self.plain_owner[idx]
             scores[ref] = max(scores.get(ref, 0), score)
         if not query.isascii():
             pinyin_query = "".join(lazy_pinyin(query))
-            for choice, score, idx in process.extract(
+            for _choice, score, idx in process.extract(
                 pinyin_query, self.pinyin_keys, scorer=fuzz.ratio, limit=limit * 4, score_cutoff=80
             ):
                 ref = self.pinyin_owner[idx]
@@ -227,16 +228,20 @@ class _Index:
 
 
 class NameIndex:
-    """Process-wide cache of the lookup index, rebuilt when names change."""
+    """The app's cache of the lookup index, rebuilt when names change (``names_version``).
 
-    def __init__(self) -> None:
+    One per running app (``Duban.names``), reached from a session through the sessionmaker's
+    shared ``info`` (``name_index(session)``). ``on_rebuilt`` runs after each rebuild: the app
+    passes ``gc.freeze`` there (see ``bot.composition``)."""
+
+    def __init__(self, on_rebuilt: Optional[Callable[[], None]] = None) -> None:
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[str, _Index]] = {}
+        self._cached: Optional[tuple[str, _Index]] = None
+        self._on_rebuilt = on_rebuilt
 
     def get(self, session: Session) -> _Index:
         version = meta_version(session, NAMES_VERSION_KEY)
-        bind_key = str(session.get_bind().url)
-        cached = self._cache.get(bind_key)
+        cached = self._cached
         if cached and cached[0] == version:
             return cached[1]
         with self._lock:
@@ -246,13 +251,9 @@ class NameIndex:
             for id_, name, keys in session.execute(select(Task.id, Task.name, Task.search_keys)):
                 rows.append(((KIND_TASK, id_), name, keys or []))
             index = _Index(rows)
-            self._cache[bind_key] = (version, index)
-            # Once the index is built, nearly everything alive (modules, SQLAlchemy's caches,
-            # the index) lives as long as the process; yet every full garbage collection
-            # walks it all: a ~90 ms pause every few hundred messages on 10,000 tasks.
-            # Freezing moves what is alive now out of the collector's reach. The index forms
-            # no reference cycles, so a replaced one is still freed by reference counts.
-            gc.freeze()
+            self._cached = (version, index)
+            if self._on_rebuilt is not None:
+                self._on_rebuilt()
             logger.debug("name index rebuilt: %d entries, version %s", len(rows), version)
             return index
 
@@ -263,4 +264,27 @@ class NameIndex:
         return self.get(session).display.get(ref, "?")
 
 
-NAMES = NameIndex()
+NAMES_INFO = "duban.names"  # session.info key (set by the app's sessionmaker)
+
+
+def name_index(session: Session) -> NameIndex:
+    """The name index of the app this session belongs to. A session made outside the app's
+    sessionmaker gets its own index for its lifetime (correct, only not shared)."""
+    index = session.info.get(NAMES_INFO)
+    if index is None:
+        index = session.info[NAMES_INFO] = NameIndex()
+    return index
+
+
+class _SessionNames:
+    """``NAMES.find(session, ...)``: the older call form, kept for call sites written
+    against it; it holds no state and forwards to the session's app (``name_index``)."""
+
+    def find(self, session: Session, text: str, kinds: Optional[set[str]] = None) -> Match:
+        return name_index(session).find(session, text, kinds)
+
+    def name_of(self, session: Session, ref: Ref) -> str:
+        return name_index(session).name_of(session, ref)
+
+
+NAMES = _SessionNames()

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Iterable, Optional, Sequence
+from typing import Any, Optional
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.config import Config, RemindersConfig
@@ -23,13 +25,11 @@ logger = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- the outbox
 
-def _insert(session: Session, target=OutboxMessage):
-    """INSERT for the session's dialect, which knows ON CONFLICT DO NOTHING."""
+def _insert(session: Session, target: Any = OutboxMessage) -> Any:
+    """INSERT for the session's dialect, which knows ON CONFLICT DO NOTHING / DO UPDATE."""
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(target)
+        return postgresql.insert(target)
+    return sqlite.insert(target)
 
 
 def existing_keys(session: Session, keys: Iterable[str]) -> set[str]:
@@ -111,13 +111,9 @@ def last_tick(session: Session) -> Optional[datetime]:
 
 def set_last_tick(session: Session, now: datetime) -> None:
     """Remember the latest tick (an upsert, so two processes starting together are fine)."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     previous = last_tick(session)
     if previous is not None and previous >= now:
         return
-    stmt = insert(MetaEntry).values(key=LAST_TICK_KEY, value=now.isoformat())
+    stmt = _insert(session, MetaEntry).values(key=LAST_TICK_KEY, value=now.isoformat())
     session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": now.isoformat()}))
     session.expire_all()

@@ -31,6 +31,13 @@ from bot.services import audit
 from bot.services.errors import InvalidInput, NotFound, PermissionDenied
 
 ROLE_NAMES = {ROLE_LEADER: "街道领导", ROLE_TEAM_LEAD: "专班负责人", ROLE_CADRE: "干部"}
+#: how people write a role (/setrole, the console's --as): word -> role
+ROLE_WORDS = {
+    "leader": ROLE_LEADER, "领导": ROLE_LEADER, "街道领导": ROLE_LEADER,
+    "team_lead": ROLE_TEAM_LEAD, "lead": ROLE_TEAM_LEAD, "专班负责人": ROLE_TEAM_LEAD, "组长": ROLE_TEAM_LEAD,
+    "负责人": ROLE_TEAM_LEAD,
+    "cadre": ROLE_CADRE, "干部": ROLE_CADRE,
+}
 INVITE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 INVITE_DAYS = 14
 

@@ -60,7 +60,7 @@ def snooze(session: Session, now: datetime, person: Person, outbox_id: Optional[
     key = f"sz:{original.id}:{when:%Y%m%d%H%M}"
     push(session, now, key, "snooze", person.id, text,
          original.payload.get("actions", []), original.task_id, due_at=when)
-    row = session.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key == key))
+    row = session.scalars(select(OutboxMessage).where(OutboxMessage.dedupe_key == key)).one()
     return row, when
 
 

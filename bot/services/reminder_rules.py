@@ -161,7 +161,7 @@ class _Directory:
     team_robots: dict[int, str] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, session: Session) -> "_Directory":
+    def load(cls, session: Session) -> _Directory:
         people = {p.id: p for p in session.scalars(select(Person).where(Person.active.is_(True)))}
         leads: dict[int, int] = {}
         for p in sorted(people.values(), key=lambda p: p.id):
@@ -366,7 +366,7 @@ def _stale_dues(session, day, now, rc, calendar, people, stale_days=None) -> lis
     for person_id, items in mine.items():
         person = people.people[person_id]
         lines = [f"📝 该报进展了:{len(items)}个事项超过{rc.stale_nudge_workdays}个工作日没有更新"]
-        for task_id, name, last_day in items[:10]:
+        for _task_id, name, last_day in items[:10]:
             n = quiet_for.get(last_day)
             if n is None:
                 n = quiet_for[last_day] = calendar.workdays_between(last_day, day)
@@ -376,7 +376,8 @@ def _stale_dues(session, day, now, rc, calendar, people, stale_days=None) -> lis
         lines.append("请发“报进展”说一句现在的情况。")
         single = items[0][0] if len(items) == 1 else None
         out.append(Due(f"st:{person_id}:{day}", "stale", person_id, at(day, remind_time_of(person, rc)),
-                       "\n".join(lines), single, [PushAction.UPDATE, PushAction.SNOOZE] if single else [PushAction.SNOOZE]))
+                       "\n".join(lines), single,
+                       [PushAction.UPDATE, PushAction.SNOOZE] if single else [PushAction.SNOOZE]))
     return out
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Optional
+from typing import Any, Optional
 
 from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
@@ -83,20 +83,22 @@ def list_tasks(
     """Tasks for a list command, most urgent first, one page at a time."""
     today = now.date()
     personal = which == "mine" or "+" in which
-    cache_key = (str(session.get_bind().url), tasks_version(session), today, which, arg,
+    cache = list_cache(session)
+    cache_key = (tasks_version(session), today, which, arg,
                  person.id if personal and person else None, page, page_size)
     # A hit means the same filter was checked and built before, and for these filters the
     # query and title depend only on the key. A team list still looks its team up, so a
     # renamed or removed team is seen at once (teams do not move tasks_version).
     uncached = which.startswith("extension")  # requests do not move tasks_version
-    cached = _LIST_CACHE.get(cache_key) if which != "team" and not uncached else None
+    cached = cache.get(cache_key) if which != "team" and not uncached else None
     if cached is None:
         query, title = filter_tasks(session, now, person, which, arg, select(Task.id))
-        cached = _LIST_CACHE.get(cache_key) if not uncached else None
+        cached = cache.get(cache_key) if not uncached else None
     if cached is not None:
         title, total, page, ids = cached
         return TaskPage(title, _load_page(session, ids, today), total, page, page_size, which, arg)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    order: tuple[Any, ...]
     if which.partition("+")[0] in ("overdue", RED, YELLOW, "week", "due", "nextweek"):
         # one light or a date window: the earliest deadline is the most urgent (index order)
         order = (Task.deadline.asc(), Task.id)
@@ -105,16 +107,39 @@ def list_tasks(
     pages = max(1, math.ceil(total / page_size))
     page = min(max(1, page), pages)
     # ids first: the filter, count and order read only the lights index; then one page of rows
-    ids = session.scalars(query.order_by(*order).offset((page - 1) * page_size).limit(page_size)).all()
-    if len(_LIST_CACHE) > 512:
-        _LIST_CACHE.clear()
-    _LIST_CACHE[cache_key] = (title, total, page, list(ids))
+    ids = list(session.scalars(query.order_by(*order).offset((page - 1) * page_size).limit(page_size)))
+    cache.put(cache_key, (title, total, page, list(ids)))
     return TaskPage(title, _load_page(session, ids, today), total, page, page_size, which, arg)
 
 
-# Lists cached per process, keyed by the database's tasks_version (moved by every task
-# change, see bot.db) and today's date: a list is recomputed only after something changed.
-_LIST_CACHE: dict[tuple, tuple[str, int, int, list[int]]] = {}
+class ListCache:
+    """The app's cache of list pages (``Duban.lists``), keyed by the database's tasks_version
+    (moved by every task change, in any process, see bot.db) and today's date: a list is
+    recomputed only after something changed."""
+
+    MAX_ENTRIES = 512
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple, tuple[str, int, int, list[int]]] = {}
+
+    def get(self, key: tuple) -> Optional[tuple[str, int, int, list[int]]]:
+        return self._entries.get(key)
+
+    def put(self, key: tuple, value: tuple[str, int, int, list[int]]) -> None:
+        if len(self._entries) > self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[key] = value
+
+
+LISTS_INFO = "duban.lists"  # session.info key (set by the app's sessionmaker)
+
+
+def list_cache(session: Session) -> ListCache:
+    """The list cache of the app this session belongs to (a session made elsewhere gets its own)."""
+    cache = session.info.get(LISTS_INFO)
+    if cache is None:
+        cache = session.info[LISTS_INFO] = ListCache()
+    return cache
 
 
 def tasks_version(session: Session) -> str:
@@ -124,7 +149,7 @@ def tasks_version(session: Session) -> str:
     return meta_version(session, TASKS_VERSION_KEY)
 
 
-def _load_page(session: Session, ids: list[int], today: date) -> list[tuple[Task, "Light"]]:
+def _load_page(session: Session, ids: list[int], today: date) -> list[tuple[Task, Light]]:
     by_id = {t.id: t for t in with_team_owner(session.execute(PAGE_TASKS, {"ids": list(ids)}))}
     return [(by_id[i], light_of(by_id[i], today)) for i in ids if i in by_id]
 

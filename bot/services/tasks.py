@@ -5,9 +5,9 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Optional
+from typing import Optional, cast
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from bot.config import LightsConfig
@@ -23,7 +23,7 @@ from bot.models import (
 from bot.services import audit, review
 from bot.services.errors import InvalidInput, NeedsConfirmation, NotFound
 from bot.services.lights import refresh_light_dates
-from bot.services.lookup import KIND_TASK, NAMES
+from bot.services.lookup import KIND_TASK, name_index
 from bot.services.people import require_can_update
 from bot.services.text import fmt_number
 
@@ -64,12 +64,13 @@ def get_task_for_card(session: Session, task_id: int) -> Optional[Task]:
 def find_task(session: Session, text: str, for_card: bool = False) -> Task:
     """One task from a name, alias, pinyin or typo; NotFound lists close candidates.
     ``for_card`` loads its team and owner with it (see get_task_for_card)."""
-    match = NAMES.find(session, text, kinds={KIND_TASK})
+    match = name_index(session).find(session, text, kinds={KIND_TASK})
     if match.best:
-        if for_card:
-            return get_task_for_card(session, match.best[1])
-        return session.scalar(_TASK, {"task_id": match.best[1]})
-    names = [NAMES.name_of(session, ref) for ref in match.candidates]
+        found = (get_task_for_card(session, match.best[1]) if for_card
+                 else session.scalar(_TASK, {"task_id": match.best[1]}))
+        if found is not None:
+            return found
+    names = [name_index(session).name_of(session, ref) for ref in match.candidates]
     if names and match.how == "ambiguous":
         raise NotFound(f"“{text.strip()}”对应多个事项,请写全名:", names)
     if names:
@@ -133,15 +134,11 @@ def record_update(
         raise InvalidInput("请写上进度或进展说明,例如:/update 纳图电气 65% 主体厂房封顶")
     if task.status == STATUS_DONE and progress is not None and progress < 100 and not confirm_lower:
         raise NeedsConfirmation(
-            f"“{task.name}”已标记完成。确定把进度改回 {fmt_number(progress)}% 吗?",
-            {"task_key": task.key, "progress": progress, "note": note},
-        )
+            f"“{task.name}”已标记完成。确定把进度改回 {fmt_number(progress)}% 吗?")
     if (progress is not None and task.progress is not None and progress < task.progress
             and not confirm_lower):
         raise NeedsConfirmation(
-            f"“{task.name}”上次报的是 {fmt_number(task.progress)}%,这次 {fmt_number(progress)}% 更低。确定吗?",
-            {"task_key": task.key, "progress": progress, "note": note},
-        )
+            f"“{task.name}”上次报的是 {fmt_number(task.progress)}%,这次 {fmt_number(progress)}% 更低。确定吗?")
     before = {"progress": task.progress, "status": task.status}
     values = dict(task_id=task.id, author_id=person.id, created_at=now, progress=progress,
                   previous_progress=task.progress, note=note,
@@ -150,7 +147,7 @@ def record_update(
                   problems=problems, next_steps=next_steps)
     # Written with one Core INSERT rather than as an ORM object: updates are append-only and
     # never read back in this transaction; this skips the ORM unit of work (see bench/).
-    session.connection().execute(insert(TaskUpdate.__table__), [values])
+    session.connection().execute(insert(cast(Table, TaskUpdate.__table__)), [values])
     update = TaskUpdate(**values)  # transient, for the receipt; not added to the session
     update.author, update.milestone = person, milestone
     if milestone is not None and milestone.done_at is None:

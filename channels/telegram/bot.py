@@ -32,6 +32,7 @@ import logging
 import re
 import time
 import warnings
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -64,7 +65,7 @@ from bot.app import Duban
 from bot.clock import OFFICE_TZ
 from bot.config import TelegramConfig
 from bot.messages import GROUP, PRIVATE, Attachment, Incoming, Reply
-from channels.telegram.request import AiohttpRequest
+from channels.telegram.request import AiohttpRequest, proxy_for
 from handlers import handle
 from handlers.registry import bot_commands
 
@@ -77,6 +78,12 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 EDITED_REPLY = "修改过的消息不会重新处理。请把改好的内容重新发一条。"
 EMPTY_TEXT_WITH_BUTTONS = "请选择:"
 NETWORK_RETRIES = 2
+DEFAULT_API_URL = "https://api.telegram.org/bot"
+
+
+def redact(url: str) -> str:
+    """A proxy URL for the log: the password replaced by ***."""
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
 def overall_pace(max_per_second: float) -> float:
@@ -103,7 +110,7 @@ class PushDeadline:
     at: float
 
     @classmethod
-    def after(cls, seconds: float) -> "PushDeadline":
+    def after(cls, seconds: float) -> PushDeadline:
         return cls(time.monotonic() + seconds)
 
     def remaining(self) -> float:
@@ -213,15 +220,21 @@ def keyboard_json(reply: Reply) -> Optional[dict]:
                                 for row in reply.buttons if row]}
 
 
+#: Bot API method names are case-insensitive (core.telegram.org/bots/api#making-requests);
+#: the lower-case spelling is not a ``Bot`` attribute, so ``do_api_request`` does not warn
+#: that ``send_message`` exists
+SEND_MESSAGE = "sendmessage"
+
+
 async def send_text(bot, chat_id: int | str, text: str, markup: Optional[dict] = None) -> None:
     """``bot.send_message(chat_id, text, reply_markup=markup)`` without turning Telegram's answer
     into a ``Message`` (nothing reads it; for a list with buttons that parse was ~6 % of the
     bot's CPU). Same request (the defaults Duban sets add no parameters), same rate limiter,
-    same errors: it is the call ``send_message`` itself makes (``Bot._post``; PTB is pinned)."""
+    same errors: PTB's public ``Bot.do_api_request`` with no return type."""
     data: dict[str, Any] = {"chat_id": chat_id, "text": text}
     if markup is not None:
         data["reply_markup"] = markup
-    await bot._post("sendMessage", data)  # noqa: SLF001
+    await bot.do_api_request(SEND_MESSAGE, api_kwargs=data)
 
 
 def _display_name(user) -> Optional[str]:
@@ -317,10 +330,11 @@ async def send_reply(bot, chat_id: int | str, reply: Reply, edit_message: Option
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
         if limits:  # the public call, which passes rate_limit_args on to the limiter
-            await with_network_retries(lambda: bot.send_message(
+            await with_network_retries(lambda part=part, last=last: bot.send_message(
                 chat_id, part, reply_markup=keyboard(reply) if last else None, **limits), "sendMessage")
         else:
-            await with_network_retries(lambda: send_text(bot, chat_id, part, markup if last else None),
+            await with_network_retries(lambda part=part, last=last: send_text(bot, chat_id, part,
+                                                                              markup if last else None),
                                        "sendMessage")
     for out_file in reply.files:
         path = Path(out_file.path)
@@ -351,36 +365,49 @@ def chat_key(update: object) -> object:
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
     """Handles updates of different chats concurrently and those of one chat one after the
-    other, in arrival order (a guided dialogue must see its messages in order)."""
+    other, in arrival order (a guided dialogue must see its messages in order).
 
-    def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
+    PTB's own bound (``max_concurrent_updates``) is set high and only caps the backlog; the
+    real bound, ``concurrent`` chats at a time, is taken after an update has queued behind
+    its chat's previous one, so a chat with many updates waiting holds no slot others need.
+    """
+
+    BACKLOG = 4096
+
+    def __init__(self, concurrent: int) -> None:
+        super().__init__(max(self.BACKLOG, concurrent))
+        self.concurrent = concurrent
         self._chains: dict[object, asyncio.Future] = {}
+        self._slots: Optional[asyncio.Semaphore] = None
 
-    async def process_update(self, update: object, coroutine) -> None:
+    async def do_process_update(self, update: object, coroutine) -> None:
         # Chain on the previous update of the same chat *before* any await, so the order is the
-        # order PTB created the tasks in (the fetch order).
+        # order PTB created the tasks in (the fetch order): PTB's semaphore, far from full, is
+        # taken without yielding to the event loop.
         key = chat_key(update)
         previous = self._chains.get(key)
         done: asyncio.Future = asyncio.get_running_loop().create_future()
         self._chains[key] = done
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrent)
         try:
             if previous is not None:
                 await asyncio.shield(previous)
-            await super().process_update(update, coroutine)
+            async with self._slots:
+                await coroutine
         finally:
             done.set_result(None)
             if self._chains.get(key) is done:
                 del self._chains[key]
-
-    async def do_process_update(self, update: object, coroutine) -> None:
-        await coroutine
 
     async def initialize(self) -> None:
         pass
 
     async def shutdown(self) -> None:
         pass
+
+
+Hook = Callable[[Application], Coroutine[Any, Any, None]]
 
 
 class TelegramBot:
@@ -394,16 +421,22 @@ class TelegramBot:
 
     # -- building
     def build_application(self, token: Optional[str] = None, with_updater: bool = True,
-                          announce: bool = False) -> Application:
+                          announce: bool = False, post_init: Optional[Hook] = None,
+                          post_stop: Optional[Hook] = None) -> Application:
+        """The Application, with PTB's builder hooks: after initialisation the command menu is
+        registered, then ``post_init`` runs (e.g. the reminder jobs); ``post_stop`` on stop."""
         token = token or self.config.token
         if not token:
             raise ValueError("telegram.token is not set (TELEGRAM_BOT_TOKEN)")
+        base_url, base_file_url = api_urls(self.config)
+        proxy = proxy_for(self.config.proxy, base_url or DEFAULT_API_URL)
+        if proxy:
+            logger.info("telegram: Bot API calls go through the proxy %s", redact(proxy))
         builder = (Application.builder().token(token)
                    .defaults(Defaults(tzinfo=OFFICE_TZ))
                    .rate_limiter(rate_limiter(self.config))
-                   .request(AiohttpRequest())
-                   .get_updates_request(AiohttpRequest(connection_pool_size=1)))
-        base_url, base_file_url = api_urls(self.config)
+                   .request(AiohttpRequest(proxy=proxy))
+                   .get_updates_request(AiohttpRequest(connection_pool_size=1, proxy=proxy)))
         if base_url:
             builder = builder.base_url(base_url)
         if base_file_url:
@@ -413,17 +446,22 @@ class TelegramBot:
         if not with_updater:
             builder = builder.updater(None)
 
-        async def post_init(application: Application) -> None:
+        async def initialized(application: Application) -> None:
             await self.register_commands(application)
+            if post_init is not None:
+                await post_init(application)
             if announce:
                 print(f"telegram bot ready @{application.bot.username}", flush=True)
 
-        application = builder.post_init(post_init).build()
+        builder = builder.post_init(initialized)
+        if post_stop is not None:
+            builder = builder.post_stop(post_stop)
+        application = builder.build()
         application.add_handler(TypeHandler(Update, self.on_update))
         application.add_error_handler(self.on_error)
         return application
 
-    async def start(self, application: Application, polling: bool = True, poll_timeout: float = 1) -> None:
+    async def start(self, application: Application, polling: bool = True, poll_timeout: int = 1) -> None:
         """Start an Application built here without ``run_polling`` (tests, benchmark, webhook)."""
         await application.initialize()
         await self.register_commands(application)
@@ -450,11 +488,8 @@ class TelegramBot:
 
     # -- handling
     async def run_handlers(self, incoming: Incoming) -> list[Reply]:
-        # a document (a ledger to import) is read in a worker thread whatever the setting:
-        # the reader is bounded (ledger limits) but may take seconds, which the loop must not wait
-        if self.config.handle_in_thread or any(a.kind == "document" for a in incoming.attachments):
-            return await asyncio.to_thread(handle, self.duban, incoming)
-        return handle(self.duban, incoming)
+        """The handlers in the app's worker threads (bot.workers): never on the event loop."""
+        return await self.duban.workers.run(handle, self.duban, incoming)
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         bot = context.bot
@@ -482,7 +517,7 @@ class TelegramBot:
     async def on_edited(self, update: Update, bot) -> None:
         message = update.edited_message
         logger.info("update %s: edited message ignored", update.update_id)
-        if message.chat.type == "private":
+        if message is not None and message.chat.type == "private":
             await send_reply(bot, message.chat_id, Reply(EDITED_REPLY))
 
     async def download_photos(self, bot, incoming: Incoming) -> None:

@@ -52,6 +52,8 @@ def delivery_error(error: TelegramError) -> DeliveryError:
 class TelegramNotifier:
     """``Notifier`` for channel 'telegram'; ``chat_id`` is the private chat id (a string)."""
 
+    can_send_photos = True
+
     def __init__(self, bot) -> None:
         self.bot = bot
 

@@ -30,8 +30,9 @@ import contextvars
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Optional
 
 from aiohttp import web
 from sqlalchemy import select
@@ -104,7 +105,7 @@ class AdminAlerts:
                 "请检查企业微信配置(Secret、可信IP、应用可见范围)。")
         token = _alerting.set(True)
         try:
-            for channel, chat_id in await asyncio.to_thread(self._admin_addresses):
+            for channel, chat_id in await self.duban.workers.run(self._admin_addresses):
                 if channel not in self.notifiers.channels():
                     continue
                 try:
@@ -199,7 +200,8 @@ class WeComChannel:
             return None
         kind = fields.get("MsgType", "").strip().lower()
         msg_id = fields.get("MsgId", "").strip()
-        base = dict(channel=CHANNEL, chat_id=user, user_id=user, buttons_supported=self.use_cards)
+        base: dict[str, Any] = dict(channel=CHANNEL, chat_id=user, user_id=user,
+                                    buttons_supported=self.use_cards, can_send_photos=False)
         msg_ref = f"wecom:msg:{msg_id}" if msg_id else _ref(
             "wecom:ev", user, fields.get("CreateTime", ""), fields.get("Event", ""),
             hashlib.sha1(fields.get("EventKey", "").encode()).hexdigest()[:12])
@@ -250,7 +252,7 @@ class WeComChannel:
         try:
             lock = self._user_locks.setdefault(msg.user_id, asyncio.Lock())
             async with lock:
-                replies = await asyncio.to_thread(self._handle, job)
+                replies = await self.duban.workers.run(self._handle, job)
                 for reply in replies:
                     try:
                         await self.notifier.deliver(msg.user_id, reply)
@@ -258,7 +260,7 @@ class WeComChannel:
                         logger.warning("reply to %s for %s not sent: %s", msg.user_id, msg.message_ref, error)
                         break
                 self.handled += 1
-        except Exception:  # noqa: BLE001 - one message must not break the server
+        except Exception:  # one message must not break the server
             logger.exception("WeCom message %s failed", msg.message_ref)
         finally:
             self.inflight.discard(msg.message_ref or "")
@@ -304,8 +306,8 @@ def install(web_app: web.Application, duban: Duban, notifiers: NotifierRouter) -
         return False
     alerts = AdminAlerts(duban, notifiers)
     client = WeComClient(cfg.api_base, cfg.corp_id, cfg.secret, cfg.agent_id,  # type: ignore[arg-type]
-                         on_error=alerts)
-    robot = RobotSender(cfg.api_base, on_error=alerts)
+                         on_error=alerts, proxy=cfg.proxy)
+    robot = RobotSender(cfg.api_base, on_error=alerts, proxy=cfg.proxy)
     notifier = WeComNotifier(client, use_cards=cfg.use_template_cards)
     channel = WeComChannel(duban, crypto, notifier, agent_id=cfg.agent_id,
                            max_skew_s=cfg.max_timestamp_skew_s, use_cards=cfg.use_template_cards)
@@ -321,7 +323,7 @@ def install(web_app: web.Application, duban: Duban, notifiers: NotifierRouter) -
             def sync() -> list[str]:
                 with duban.sessions.begin() as session:
                     return sync_team_robots(session, cfg.team_robots)
-            for code in await asyncio.to_thread(sync):
+            for code in await duban.workers.run(sync):
                 logger.warning("wecom.team_robots: no team with code %s", code)
 
     async def on_cleanup(app: web.Application) -> None:

@@ -17,8 +17,9 @@ import asyncio
 import logging
 import time
 from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Optional
 
 import httpx
 
@@ -94,20 +95,27 @@ class SlidingLimiter:
 ErrorHook = Callable[[WeComAPIError], Awaitable[None]]
 
 
+def wecom_http(timeout_s: float, proxy: Optional[str] = None) -> httpx.AsyncClient:
+    """The HTTP client for WeCom: direct unless ``wecom.proxy`` is set. The environment's
+    HTTPS_PROXY / ALL_PROXY are ignored (``trust_env=False``): offices set them for Telegram,
+    and WeCom's servers are reached directly from the government network."""
+    return httpx.AsyncClient(timeout=timeout_s, proxy=proxy or None, trust_env=False)
+
+
 class WeComClient:
     """One self-built app (CorpID + Secret + AgentId) of one WeCom server (``api_base``)."""
 
     def __init__(self, api_base: str, corp_id: str, secret: str, agent_id: int, *,
                  http: Optional[httpx.AsyncClient] = None, on_error: Optional[ErrorHook] = None,
                  limiter: Optional[SlidingLimiter] = None, retries: int = 3,
-                 backoff_s: float = 1.0, timeout_s: float = 10.0,
+                 backoff_s: float = 1.0, timeout_s: float = 10.0, proxy: Optional[str] = None,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.api_base = api_base.rstrip("/")
         self.corp_id = corp_id
         self._secret = secret
         self.agent_id = int(agent_id)
-        self.http = http or httpx.AsyncClient(timeout=timeout_s)
+        self.http = http or wecom_http(timeout_s, proxy)
         self._own_http = http is None
         self.on_error = on_error
         self.limiter = limiter or SlidingLimiter(MEMBER_LIMITS, clock=clock, sleep=sleep)
@@ -186,7 +194,7 @@ class WeComClient:
             if self.on_error is not None:
                 try:
                     await self.on_error(error)
-                except Exception:  # noqa: BLE001 - reporting must not hide the error itself
+                except Exception:  # reporting must not hide the error itself
                     logger.exception("reporting a WeCom error failed")
             raise error
 

@@ -40,6 +40,8 @@ def delivery_error(error: WeComAPIError) -> DeliveryError:
 class WeComNotifier:
     """Sends replies to members of the self-built app (``chat_id`` = userid)."""
 
+    can_send_photos = False  # the weekly brief goes as its text card, as /brief answers there
+
     def __init__(self, client: WeComClient, use_cards: bool = True) -> None:
         self.client = client
         self.use_cards = use_cards
@@ -69,6 +71,8 @@ class WeComNotifier:
 
 class WeComRobotNotifier:
     """Sends replies into a group chat through its robot (``chat_id`` = robot key)."""
+
+    can_send_photos = False
 
     def __init__(self, robot: RobotSender, markdown: bool = False) -> None:
         self.robot = robot

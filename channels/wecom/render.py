@@ -13,7 +13,8 @@ instead (``Incoming.buttons_supported=False``), so nothing here has to.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterator, Optional
+from collections.abc import Iterator
+from typing import Optional
 
 from bot.messages import Button, Reply
 
@@ -34,7 +35,8 @@ def utf8_len(text: str) -> int:
 
 def _cut_line(line: str, limit: int) -> Iterator[str]:
     """Split one over-long line between characters, each piece <= limit bytes."""
-    piece, size = [], 0
+    piece: list[str] = []
+    size = 0
     for char in line:
         width = utf8_len(char)
         if size + width > limit and piece:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable, Optional
+from typing import Optional
 
 import httpx
 from sqlalchemy import select
@@ -30,6 +31,7 @@ from channels.wecom.client import (
     ErrorHook,
     SlidingLimiter,
     WeComAPIError,
+    wecom_http,
 )
 from channels.wecom.render import robot_payloads
 
@@ -44,11 +46,11 @@ def mask_key(key: str) -> str:
 class RobotSender:
     def __init__(self, api_base: str, *, http: Optional[httpx.AsyncClient] = None,
                  on_error: Optional[ErrorHook] = None, limiter: Optional[SlidingLimiter] = None,
-                 retries: int = 3, backoff_s: float = 1.0,
+                 retries: int = 3, backoff_s: float = 1.0, proxy: Optional[str] = None,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.api_base = api_base.rstrip("/")
-        self.http = http or httpx.AsyncClient(timeout=10.0)
+        self.http = http or wecom_http(10.0, proxy)
         self._own_http = http is None
         self.on_error = on_error
         self.limiter = limiter or SlidingLimiter(ROBOT_LIMITS, clock=clock, sleep=sleep)
@@ -85,7 +87,7 @@ class RobotSender:
             if self.on_error is not None:
                 try:
                     await self.on_error(error)
-                except Exception:  # noqa: BLE001
+                except Exception:
                     logger.exception("reporting a WeCom robot error failed")
             raise error
 

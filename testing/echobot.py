@@ -2,7 +2,7 @@
 
 Run against the fake Bot API (or any Bot API server)::
 
-    python -m tests.fakes.echobot --base-url http://127.0.0.1:PORT --token 123:ABC
+    python -m testing.echobot --base-url http://127.0.0.1:PORT --token 123:ABC
 
 ``--base-url`` is the server root; ``/bot`` and ``/file/bot`` are appended (a URL already
 ending in ``/bot`` is accepted too).  It long-polls with ``poll_interval=0`` and a small
@@ -85,7 +85,7 @@ async def _announce_ready(application: Application) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.echobot", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m testing.echobot", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base-url", required=True, help="Bot API server root, e.g. http://127.0.0.1:8081")
     parser.add_argument("--token", required=True)

@@ -6,7 +6,7 @@ ephemeral port. Use it
 * in-process from async tests: ``async with FakeWeComAPI(corp_id=..., secret=...) as api: api.base_url``;
 * from sync tests / a bot running as a separate process: ``url = api.start_in_thread()`` ... ``api.stop()``
   (or ``with FakeWeComAPI(...) as api:``);
-* standalone: ``python -m tests.fakes.wecom_api --corp-id ww1 --secret s`` prints one JSON line
+* standalone: ``python -m testing.fake_wecom --corp-id ww1 --secret s`` prints one JSON line
   ``{"base_url": ...}`` on stdout and serves until SIGINT/SIGTERM.
 
 Point the bot's API base (normally ``https://qyapi.weixin.qq.com``) at ``api.base_url``.
@@ -73,7 +73,8 @@ import sys
 import threading
 import time
 from collections import defaultdict, deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 

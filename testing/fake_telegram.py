@@ -17,16 +17,18 @@ routes ``/bot<token>/<method>`` (GET or POST; query string, JSON, form-urlencode
 multipart/form-data bodies) and ``GET /file/bot<token>/<file_path>``.  Method names are matched
 case-insensitively, as Telegram does.
 
-What is modelled (enough for PTB's ``de_json`` and for a bot's own tests):
+What is modelled: the calls Duban and PTB's echobot make, no more (enough for PTB's
+``de_json`` and for the bot's own tests):
 
 * getMe, getUpdates (long polling, offset / limit / timeout / allowed_updates, 409 when a
   webhook is set or when a second poller takes over), sendMessage, sendPhoto, sendDocument,
-  editMessageText, editMessageReplyMarkup, answerCallbackQuery, set/get/deleteMyCommands,
-  getFile (+ file download), set/delete/getWebhookInfo, close, logOut.
+  editMessageText, answerCallbackQuery, setMyCommands, getFile (+ file download),
+  setWebhook / deleteWebhook.
 * Telegram-shaped errors: unknown method -> 404, wrong token -> 401, flood control -> 429 with
-  ``parameters.retry_after``, and the common 400s (empty text, text too long, bad HTML /
-  MarkdownV2, callback_data > 64 bytes, message to edit not found / not modified, stale
-  callback query, unknown file_id).
+  ``parameters.retry_after``, and the common 400s (empty text, text too long, callback_data >
+  64 bytes, message to edit not found / not modified, stale callback query, unknown file_id).
+* Text is plain: Duban never sets a parse mode; one that is set (the echobot's HTML greeting)
+  is accepted and not rendered.
 * Flood limits after the Bot FAQ (configurable, ``rate_limits=False`` turns them off), and
   ``flood(chat_id, retry_after)``: Telegram asking one chat for a long wait, whatever the limits:
   its next message is refused with 429 ``retry_after``, and so is every message in the
@@ -48,7 +50,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import html
 import itertools
 import json
 import math
@@ -58,8 +59,9 @@ import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
 
@@ -114,15 +116,6 @@ _BOOL_FIELDS = frozenset(
 _COMMAND_RE = re.compile(r"(?<!\S)/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{1,32})?(?![A-Za-z0-9_])")
 _BOT_COMMAND_NAME_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 _SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-_HTML_TAG_RE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)((?:\s[^<>]*)?)>")
-_HTML_TAGS = frozenset(
-    {
-        "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
-        "a", "code", "pre", "blockquote", "tg-emoji", "tg-time",
-    }
-)
-_MDV2_RESERVED = frozenset("_*[]()~`>#+-=|{}.!")
-
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
 MAX_CALLBACK_DATA_BYTES = 64
@@ -131,7 +124,7 @@ MAX_UPLOAD_SIZE = 50 * 1024 * 1024
 
 _MESSAGE_METHODS = frozenset({"sendmessage", "sendphoto", "senddocument"})
 _RECORDED_IN_SENT = frozenset(
-    {"sendmessage", "sendphoto", "senddocument", "editmessagetext", "editmessagereplymarkup"}
+    {"sendmessage", "sendphoto", "senddocument", "editmessagetext"}
 )
 
 
@@ -285,175 +278,10 @@ class _Described:
 # --------------------------------------------------------------------------- formatting checks
 
 
-def _html_to_plain(text: str) -> str:
-    """Validate Telegram-HTML like the Bot API does (roughly) and return the visible text."""
-    stack: list[str] = []
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if char != "<":
-            out.append(char)
-            i += 1
-            continue
-        offset = len(text[:i].encode("utf-8"))
-        match = _HTML_TAG_RE.match(text, i)
-        if not match:
-            name = re.match(r"/?([^\s<>]*)", text[i + 1 :]).group(1)  # type: ignore[union-attr]
-            raise _bad_request(
-                f'can\'t parse entities: Unsupported start tag "{name}" at byte offset {offset}'
-            )
-        closing, name = match.group(1), match.group(2).lower()
-        if name not in _HTML_TAGS:
-            raise _bad_request(
-                f'can\'t parse entities: Unsupported start tag "{name}" at byte offset {offset}'
-            )
-        if closing:
-            if not stack:
-                raise _bad_request(f"can't parse entities: Unexpected end tag at byte offset {offset}")
-            if stack[-1] != name:
-                raise _bad_request(
-                    f"can't parse entities: Can't find end tag corresponding to start tag "
-                    f'"{stack[-1]}"'
-                )
-            stack.pop()
-        else:
-            stack.append(name)
-        i = match.end()
-    if stack:
-        raise _bad_request(
-            f'can\'t parse entities: Can\'t find end tag corresponding to start tag "{stack[-1]}"'
-        )
-    return html.unescape("".join(out))
-
-
-def _markdown_v2_to_plain(text: str) -> str:
-    """Validate MarkdownV2 (reserved characters, unclosed entities) and return the visible text."""
-    out: list[str] = []
-    open_at: dict[str, int] = {}
-    names = {"*": "Bold", "_": "Italic", "__": "Underline", "~": "Strikethrough", "||": "Spoiler"}
-    link_open: int | None = None
-    n = len(text)
-    i = 0
-
-    def offset(pos: int) -> int:
-        return len(text[:pos].encode("utf-8"))
-
-    def reserved(char: str) -> ApiError:
-        return _bad_request(
-            f"can't parse entities: Character '{char}' is reserved and must be escaped with the "
-            "preceding '\\'"
-        )
-
-    def find_unescaped(token: str, start: int) -> int:
-        j = start
-        while j < n:
-            if text[j] == "\\":
-                j += 2
-                continue
-            if text.startswith(token, j):
-                return j
-            j += 1
-        return -1
-
-    while i < n:
-        char = text[i]
-        if char == "\\":
-            if i + 1 < n and 1 <= ord(text[i + 1]) <= 126:
-                out.append(text[i + 1])
-                i += 2
-                continue
-            raise reserved("\\")
-        if text.startswith("```", i):
-            end = find_unescaped("```", i + 3)
-            if end < 0:
-                raise _bad_request(f"can't parse entities: Can't find end of Pre entity at byte offset {offset(i)}")
-            body = text[i + 3 : end]
-            if "\n" in body and re.match(r"^[A-Za-z0-9_+-]*\n", body):
-                body = body.split("\n", 1)[1]
-            out.append(re.sub(r"\\(.)", r"\1", body))
-            i = end + 3
-            continue
-        if char == "`":
-            end = find_unescaped("`", i + 1)
-            if end < 0:
-                raise _bad_request(f"can't parse entities: Can't find end of Code entity at byte offset {offset(i)}")
-            out.append(re.sub(r"\\(.)", r"\1", text[i + 1 : end]))
-            i = end + 1
-            continue
-        token = None
-        if text.startswith("__", i):
-            token = "__"
-        elif text.startswith("||", i):
-            token = "||"
-        elif char in "*_~":
-            token = char
-        if token is not None:
-            if token in open_at:
-                del open_at[token]
-            else:
-                open_at[token] = offset(i)
-            i += len(token)
-            continue
-        if char == "[":
-            if link_open is not None:
-                raise reserved("[")
-            link_open = offset(i)
-            i += 1
-            continue
-        if char == "]":
-            if link_open is None:
-                raise reserved("]")
-            link_open = None
-            if i + 1 < n and text[i + 1] == "(":
-                end = find_unescaped(")", i + 2)
-                if end < 0:
-                    raise _bad_request(f"can't parse entities: Can't find end of a URL at byte offset {offset(i + 1)}")
-                i = end + 1
-            else:
-                i += 1
-            continue
-        if char == ">" and (i == 0 or text[i - 1] == "\n"):
-            i += 1
-            continue
-        if char == "!" and i + 1 < n and text[i + 1] == "[":
-            i += 1
-            continue
-        if char in _MDV2_RESERVED:
-            raise reserved(char)
-        out.append(char)
-        i += 1
-    if link_open is not None:
-        raise _bad_request(f"can't parse entities: Can't find end of TextUrl entity at byte offset {link_open}")
-    if open_at:
-        token, pos = min(open_at.items(), key=lambda item: item[1])
-        raise _bad_request(f"can't parse entities: Can't find end of {names[token]} entity at byte offset {pos}")
-    return "".join(out)
-
-
-def _markdown_to_plain(text: str) -> str:
-    """Legacy Markdown: unbalanced ``* _ ` `` markers are an error."""
-    for marker in ("*", "_", "`"):
-        unescaped = [m.start() for m in re.finditer(r"(?<!\\)" + re.escape(marker), text)]
-        if len(unescaped) % 2:
-            pos = len(text[: unescaped[-1]].encode("utf-8"))
-            raise _bad_request(f"can't parse entities: Can't find end of the entity starting at byte offset {pos}")
-    return re.sub(r"\\([*_`\[])", r"\1", re.sub(r"(?<!\\)[*_`]", "", text))
-
-
-def _visible_text(text: str, parse_mode: str | None, check: bool) -> str:
-    if not parse_mode:
-        return text
-    mode = parse_mode.lower()
-    if mode not in ("html", "markdown", "markdownv2"):
-        raise _bad_request("unsupported parse_mode")
-    if not check:
-        return text
-    if mode == "html":
-        return _html_to_plain(text)
-    if mode == "markdownv2":
-        return _markdown_v2_to_plain(text)
-    return _markdown_to_plain(text)
+def _visible_text(text: str, parse_mode: str | None) -> str:
+    """The bot sends plain text only; a parse mode is accepted (PTB's echobot uses HTML) but
+    not rendered or checked: the text counts as written."""
+    return text
 
 
 def _image_size(data: bytes) -> tuple[int, int] | None:
@@ -499,7 +327,6 @@ class FakeTelegramAPI:
         port: int = 0,
         rate_limits: bool | RateLimits = True,
         max_poll_timeout: float = 1.0,
-        check_parse_mode: bool = True,
         strict_webhook_url: bool = False,
         conflict_on_concurrent_poll: bool = True,
         first_update_id: int = 100_000_001,
@@ -513,7 +340,6 @@ class FakeTelegramAPI:
         self.host = host
         self.port = port
         self.max_poll_timeout = max_poll_timeout
-        self.check_parse_mode = check_parse_mode
         self.strict_webhook_url = strict_webhook_url
         self.conflict_on_concurrent_poll = conflict_on_concurrent_poll
         self._clock = clock
@@ -533,9 +359,9 @@ class FakeTelegramAPI:
         self._pending_callbacks: set[str] = set()
         self._closing = False
 
-        # -- recorded, test-facing state (read it, or clear it with clear_recorded()) --
+        # -- recorded, test-facing state --
         self.sent: list[JSON] = []
-        """Outbound messages: sendMessage/sendPhoto/sendDocument/editMessageText/editMessageReplyMarkup."""
+        """Outbound messages: sendMessage/sendPhoto/sendDocument/editMessageText."""
         self.calls: list[JSON] = []
         """Every routed API call except getUpdates (also ones then refused): {method, params, files, time}."""
         self.rejected: list[JSON] = []
@@ -560,8 +386,6 @@ class FakeTelegramAPI:
         self.blocked_chats: set[Any] = set()
         self.floods: dict[Any, list[Any]] = {}
         """chat_id -> [retry_after, refused until (clock) or None] (set with ``flood``)."""
-        self.closed = False
-        self.logged_out = False
 
         self._methods: dict[str, Callable[..., Any]] = {
             "getme": self._m_get_me,
@@ -570,17 +394,11 @@ class FakeTelegramAPI:
             "sendphoto": self._m_send_photo,
             "senddocument": self._m_send_document,
             "editmessagetext": self._m_edit_message_text,
-            "editmessagereplymarkup": self._m_edit_message_reply_markup,
             "answercallbackquery": self._m_answer_callback_query,
             "setmycommands": self._m_set_my_commands,
-            "getmycommands": self._m_get_my_commands,
-            "deletemycommands": self._m_delete_my_commands,
             "getfile": self._m_get_file,
             "setwebhook": self._m_set_webhook,
             "deletewebhook": self._m_delete_webhook,
-            "getwebhookinfo": self._m_get_webhook_info,
-            "close": self._m_close,
-            "logout": self._m_log_out,
         }
 
         self._runner: web.AppRunner | None = None
@@ -651,7 +469,7 @@ class FakeTelegramAPI:
             asyncio.set_event_loop(loop)
             try:
                 loop.run_until_complete(self.start())
-            except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+            except BaseException as exc:  # reported to the starting thread
                 self._thread_error = exc
                 ready.set()
                 loop.close()
@@ -1028,14 +846,6 @@ class FakeTelegramAPI:
         with self._lock:
             self.floods[chat_id] = [int(retry_after), None]
 
-    def clear_recorded(self) -> None:
-        with self._lock:
-            self.sent.clear()
-            self.calls.clear()
-            self.rejected.clear()
-            self.answered_callbacks.clear()
-            self.rejected_429 = 0
-
     def _matching_sent(self, method: str | None, chat_id: Any) -> list[JSON]:
         with self._lock:
             return [
@@ -1328,7 +1138,8 @@ class FakeTelegramAPI:
             for row in rows:
                 for button in row:
                     if not isinstance(button, dict) or not button.get("text"):
-                        raise _bad_request("can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard")
+                        raise _bad_request("can't parse inline keyboard button: "
+                                           "Text buttons are unallowed in the inline keyboard")
                     data = button.get("callback_data")
                     if data is not None and not 1 <= len(str(data).encode("utf-8")) <= MAX_CALLBACK_DATA_BYTES:
                         raise _bad_request("BUTTON_DATA_INVALID")
@@ -1394,7 +1205,7 @@ class FakeTelegramAPI:
         if text is None or str(text).strip() == "":
             raise _bad_request("message text is empty")
         text = str(text)
-        visible = _visible_text(text, params.get("parse_mode"), self.check_parse_mode)
+        visible = _visible_text(text, params.get("parse_mode"))
         if not visible.strip():
             raise _bad_request("message text is empty")
         if len(visible) > MAX_TEXT_LENGTH:
@@ -1408,7 +1219,7 @@ class FakeTelegramAPI:
         caption = params.get("caption")
         if caption is None:
             return None
-        visible = _visible_text(str(caption), params.get("parse_mode"), self.check_parse_mode)
+        visible = _visible_text(str(caption), params.get("parse_mode"))
         if len(visible) > MAX_CAPTION_LENGTH:
             raise _bad_request("message caption is too long")
         return visible or None
@@ -1496,7 +1307,7 @@ class FakeTelegramAPI:
         text = params.get("text")
         if text is None or str(text).strip() == "":
             raise _bad_request("message text is empty")
-        visible = _visible_text(str(text), params.get("parse_mode"), self.check_parse_mode)
+        visible = _visible_text(str(text), params.get("parse_mode"))
         if len(visible) > MAX_TEXT_LENGTH:
             raise _bad_request("message is too long")
         markup = self._check_reply_markup(params.get("reply_markup"))
@@ -1520,26 +1331,6 @@ class FakeTelegramAPI:
         with self._lock:
             self.messages[(chat_id, message["message_id"])] = copy.deepcopy(message)
         self._record_sent("editMessageText", params, message)
-        return message
-
-    def _m_edit_message_reply_markup(self, params: JSON, files: dict) -> JSON | bool:
-        markup = self._check_reply_markup(params.get("reply_markup"))
-        inline_markup = markup if isinstance(markup, dict) and "inline_keyboard" in markup else None
-        chat_id, message = self._message_to_edit(params)
-        if message is None:
-            self._record_sent("editMessageReplyMarkup", params, True)
-            return True
-        if message.get("reply_markup") == inline_markup:
-            raise self._not_modified()
-        message = copy.deepcopy(message)
-        message["edit_date"] = self._now_date()
-        if inline_markup is None:
-            message.pop("reply_markup", None)
-        else:
-            message["reply_markup"] = inline_markup
-        with self._lock:
-            self.messages[(chat_id, message["message_id"])] = copy.deepcopy(message)
-        self._record_sent("editMessageReplyMarkup", params, message)
         return message
 
     def _m_answer_callback_query(self, params: JSON, files: dict) -> bool:
@@ -1583,17 +1374,6 @@ class FakeTelegramAPI:
                                      "language_code": params.get("language_code")}
             self.commands_by_scope[self._scope_key(params)] = copy.deepcopy(commands)
         return True
-
-    def _m_get_my_commands(self, params: JSON, files: dict) -> list[JSON]:
-        with self._lock:
-            return copy.deepcopy(self.commands_by_scope.get(self._scope_key(params), []))
-
-    def _m_delete_my_commands(self, params: JSON, files: dict) -> bool:
-        with self._lock:
-            self.commands_by_scope.pop(self._scope_key(params), None)
-        return True
-
-    # -- files
 
     def _m_get_file(self, params: JSON, files: dict) -> JSON:
         file_id = str(params.get("file_id") or "")
@@ -1652,24 +1432,3 @@ class FakeTelegramAPI:
                 self._drop_pending()
         return _Described(True, "Webhook was deleted" if previous else "Webhook is already deleted")
 
-    def _m_get_webhook_info(self, params: JSON, files: dict) -> JSON:
-        with self._lock:
-            info: JSON = {"url": self.webhook_url,
-                          "has_custom_certificate": bool(self.webhook_url and self.webhook
-                                                         and self.webhook["has_custom_certificate"]),
-                          "pending_update_count": len(self._queue)}
-            if self.webhook_url and self.webhook:
-                info["max_connections"] = self.webhook.get("max_connections") or 40
-                if self.webhook.get("ip_address"):
-                    info["ip_address"] = self.webhook["ip_address"]
-                if self._allowed_updates is not None:
-                    info["allowed_updates"] = sorted(self._allowed_updates)
-        return info
-
-    def _m_close(self, params: JSON, files: dict) -> bool:
-        self.closed = True
-        return True
-
-    def _m_log_out(self, params: JSON, files: dict) -> bool:
-        self.logged_out = True
-        return True
