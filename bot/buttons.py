@@ -28,6 +28,7 @@ class Cb(StrEnum):
     SNOOZE = "sz"         # snooze a pushed reminder: outbox id, 1h | am
     EXTEND = "ex"         # ask for an extension: task id, milestone id (0 = the task)
     DECIDE = "ea"         # decide an extension request: request id, y | n
+    DASHBOARD = "db"      # a personal 驾驶舱 login link (under the weekly brief)
 
 
 class PushAction(StrEnum):
@@ -39,6 +40,7 @@ class PushAction(StrEnum):
     SNOOZE = "snooze"
     APPROVE = "approve"   # approve:<request>
     REFUSE = "refuse"     # refuse:<request>
+    DASHBOARD = "dashboard"  # a personal 驾驶舱 login link
 
 
 LABELS: dict[str, str] = {
@@ -47,6 +49,7 @@ LABELS: dict[str, str] = {
     PushAction.TASK: "看事项",
     PushAction.APPROVE: "同意延期",
     PushAction.REFUSE: "不同意",
+    PushAction.DASHBOARD: "打开驾驶舱",
 }
 SNOOZE_LABELS = {"1h": "1小时后提醒", "am": "明早提醒"}
 
@@ -78,4 +81,6 @@ def push_buttons(actions: Sequence[str], sign: Signer, task_id: Optional[int],
             row.append(Button(LABELS[PushAction.APPROVE], sign(Cb.DECIDE, arg, "y")))
         elif name == PushAction.REFUSE:
             row.append(Button(LABELS[PushAction.REFUSE], sign(Cb.DECIDE, arg, "n")))
+        elif name == PushAction.DASHBOARD:
+            row.append(Button(LABELS[PushAction.DASHBOARD], sign(Cb.DASHBOARD)))
     return [row[i:i + 2] for i in range(0, len(row), 2)]
