@@ -153,8 +153,8 @@ def revoke_person(session: Session, now: datetime, actor: Person, person: Person
     """Revoke every session and unused link of ``person``; returns how many were live."""
     live = session.execute(
         update(WebAccess).where(WebAccess.person_id == person.id, WebAccess.kind.in_((LINK, SESSION)),
-                                WebAccess.revoked_at.is_(None),
-                                (WebAccess.expires_at.is_(None)) | (WebAccess.expires_at > now))
+                                WebAccess.revoked_at.is_(None), WebAccess.expires_at > now,
+                                (WebAccess.kind == SESSION) | WebAccess.used_at.is_(None))
         .values(revoked_at=now).execution_options(synchronize_session=False)).rowcount
     audit.record(session, now, actor, "web_revoke", "person", person.name, None, {"revoked": live})
     return live

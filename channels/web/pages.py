@@ -55,6 +55,7 @@ SCREEN_BAD = "大屏链接无效或已被撤销。请管理员在聊天里发 /s
 
 DUBAN = web.AppKey("dashboard_duban", Duban)
 JINJA = web.AppKey("dashboard_jinja", Environment)
+WHO = web.RequestKey("dashboard_who", dict)
 
 
 def _env() -> Environment:
@@ -105,12 +106,13 @@ async def security_headers(request: web.Request, handler):
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        response = exc
+        if request.path.startswith(PREFIX):
+            for name, value in SECURITY_HEADERS.items():
+                exc.headers.setdefault(name, value)
+        raise
     if request.path.startswith(PREFIX):
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
-    if isinstance(response, web.HTTPException) and response.status >= 400:
-        raise response
     return response
 
 
@@ -147,7 +149,7 @@ def login_required(handler):
         who = await _who(request)
         if who is None:
             return _message(request, 401, "需要登录", NOT_LOGGED_IN)
-        request["who"] = who
+        request[WHO] = who
         return await handler(request)
     return wrapped
 
@@ -182,7 +184,7 @@ async def login_post(request: web.Request) -> web.Response:
     problem, text, secret = await _db(request, work)
     if problem:
         return _message(request, 400 if problem in ("forged", "unknown") else 410, "链接不能用", text)
-    response = web.HTTPSeeOther(f"{PREFIX}/")
+    response = web.Response(status=303, text="See Other", headers={"Location": f"{PREFIX}/"})
     response.set_cookie(COOKIE, secret, max_age=int(hours * 3600), path=f"{PREFIX}/", httponly=True,
                         secure=_secure(request), samesite="Lax")
     return response
@@ -205,7 +207,7 @@ def _query_string(filters: dash.Filters, **more: Any) -> str:
 
 @login_required
 async def overview_page(request: web.Request) -> web.Response:
-    who = request["who"]
+    who = request[WHO]
     filters = _filters(request, who)
 
     def work(session, now):
@@ -220,7 +222,7 @@ async def overview_page(request: web.Request) -> web.Response:
 
 @login_required
 async def list_page(request: web.Request) -> web.Response:
-    who = request["who"]
+    who = request[WHO]
     which = request.match_info["which"]
     if which not in dash.LISTS:
         return _message(request, 404, "没有这个清单", "没有这个清单。")
@@ -238,7 +240,7 @@ async def list_page(request: web.Request) -> web.Response:
 
 @login_required
 async def export_xlsx(request: web.Request) -> web.Response:
-    who = request["who"]
+    who = request[WHO]
     which = request.match_info["which"]
     if which not in dash.LISTS:
         return _message(request, 404, "没有这个清单", "没有这个清单。")
@@ -265,7 +267,7 @@ async def export_xlsx(request: web.Request) -> web.Response:
 
 @login_required
 async def task_view(request: web.Request) -> web.Response:
-    who = request["who"]
+    who = request[WHO]
     raw = request.match_info["task_id"]
     if not raw.isdigit():
         return _message(request, 404, "没有这个事项", "没有这个事项。")
@@ -289,7 +291,7 @@ async def task_view(request: web.Request) -> web.Response:
 
 @login_required
 async def photo(request: web.Request) -> web.StreamResponse:
-    who = request["who"]
+    who = request[WHO]
     raw = request.match_info["update_id"]
     if not raw.isdigit():
         raise web.HTTPNotFound()
@@ -312,7 +314,7 @@ async def photo(request: web.Request) -> web.StreamResponse:
 
 @login_required
 async def indicators_page(request: web.Request) -> web.Response:
-    who = request["who"]
+    who = request[WHO]
     groups = await _db(request, lambda session, now: dash.indicator_groups(session))
     return _page(request, "indicators.html", who=who, groups=groups, tab="indicators")
 
