@@ -30,7 +30,7 @@ from bot.config import PROJECT_ROOT
 from bot.models import Person, Task
 from bot.services import web_access
 from tests.cdp import Browser, find_browser
-from tests.conftest import DATASET, DEMO_PEOPLE, make_config, requires_cjk_font
+from tests.conftest import DATASET, DEMO_PEOPLE, Chat, make_config, requires_cjk_font
 
 NOW = "2026-01-05T09:00"
 PHONE = (390, 844, True)
@@ -70,6 +70,13 @@ def server(tmp_path):
     config = make_config(f"sqlite:///{db}", tmp_path)
     app = build_app(config, FixedClock(parse_now(NOW)))
     load_data_files(app, [DATASET, DEMO_PEOPLE])
+    # two reports by 王干部 on his task (the chat's own path), so a timeline and a progress
+    # line are there to see
+    for at, text in (("2025-11-20T10:00", "/update 纳图电气 60% 主体厂房封顶"),
+                     ("2025-12-29T16:30", "/update 纳图电气 85% 设备进场调试")):
+        app.clock.set(parse_now(at))
+        assert "已记录" in Chat(app, "王干部").say(text)
+    app.clock.set(parse_now(NOW))
     with app.sessions.begin() as session:
         now = app.clock.now()
         people = {p.name: p for p in session.scalars(select(Person))}

@@ -282,10 +282,9 @@ async def task_view(request: web.Request) -> web.Response:
         return _message(request, 403, "没有权限", FORBIDDEN_TASK)
     task = page.task
     chart = None
-    if task.start_date and task.deadline:
-        chart = {"type": "progress", "start": f"{task.start_date}", "deadline": f"{task.deadline}",
-                 "today": f"{today}",
-                 "points": [[f"{d}", p] for d, p in page.progress_points]}
+    if (task.start_date and task.deadline) or page.progress_points:
+        chart = {"type": "progress", "start": f"{task.start_date or ''}", "deadline": f"{task.deadline or ''}",
+                 "today": f"{today}", "points": [[f"{d}", p] for d, p in page.progress_points]}
     return _page(request, "task.html", who=who, p=page, t=task, chart=chart, tab="task")
 
 
@@ -335,8 +334,11 @@ async def screen_page(request: web.Request) -> web.Response:
     data, now = result
     chart = {"type": "lights", "big": True,
              "data": [[LIGHT_NAMES[c], data.totals.get(c, 0), c] for c in dash.LIGHT_ORDER]}
-    teams = {"type": "teams", "big": True, "teams": [r.name for r in data.matrix],
-             "series": [[LIGHT_NAMES[c], c, [r.counts.get(c, 0) for r in data.matrix]] for c in dash.LIGHT_ORDER]}
+    # 未分配 (often most of the items before 交办) is named in the title, not drawn: it would
+    # dwarf every 专班's bar
+    rows = [r for r in data.matrix if r.team_id != dash.NO_TEAM]
+    teams = {"type": "teams", "big": True, "teams": [r.name for r in rows],
+             "series": [[LIGHT_NAMES[c], c, [r.counts.get(c, 0) for r in rows]] for c in dash.LIGHT_ORDER]}
     return _page(request, "screen.html", o=data, now=now, chart=chart, teams=teams,
                  refresh=duban.config.dashboard.screen_refresh_seconds, office=duban.config.office)
 

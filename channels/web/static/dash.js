@@ -23,8 +23,8 @@
     return {
       textStyle: { fontFamily: FONT, color: "#e8eefc" },
       legend: { top: 0, textStyle: { color: "#e8eefc", fontSize: 18 } },
-      grid: { left: 150, right: 20, top: 44, bottom: 10 },
-      xAxis: { type: "value", axisLabel: { color: "#9fb3d9", fontSize: 16 }, splitLine: { lineStyle: { color: "#1f3f73" } } },
+      grid: { left: 150, right: 20, top: 44, bottom: 30 },
+      xAxis: { type: "value", minInterval: 1, axisLabel: { color: "#9fb3d9", fontSize: 16 }, splitLine: { lineStyle: { color: "#1f3f73" } } },
       yAxis: { type: "category", inverse: true, data: spec.teams, axisLabel: { color: "#e8eefc", fontSize: 17 } },
       series: spec.series.map(function (s) {
         return { name: s[0], type: "bar", stack: "all", data: s[2], itemStyle: { color: COLORS[s[1]] }, barMaxWidth: 26 };
@@ -43,20 +43,22 @@
   }
 
   function progress(spec) {
-    var points = spec.points.slice();
+    var scheduled = spec.start && spec.deadline;
+    var series = [{ name: "进度", type: "line", step: "end", data: spec.points.slice(), itemStyle: { color: COLORS.done } }];
+    if (scheduled) {
+      series.unshift({ name: "序时进度", type: "line", data: [[spec.start, 0], [spec.deadline, 100]], symbol: "none",
+        lineStyle: { type: "dashed", color: COLORS.grey }, itemStyle: { color: COLORS.grey },
+        markLine: { symbol: "none", label: { formatter: "今天" }, lineStyle: { color: COLORS.red }, data: [{ xAxis: spec.today }] } });
+    }
     return {
       textStyle: { fontFamily: FONT },
       tooltip: { trigger: "axis" },
-      legend: { top: 0, data: ["进度", "序时进度"] },
+      legend: { top: 0, data: scheduled ? ["进度", "序时进度"] : ["进度"] },
       grid: { left: 40, right: 16, top: 30, bottom: 30 },
-      xAxis: { type: "time", min: spec.start, max: spec.deadline },
+      xAxis: { type: "time", min: scheduled ? spec.start : undefined,
+        max: scheduled ? (spec.today > spec.deadline ? spec.today : spec.deadline) : undefined },
       yAxis: { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } },
-      series: [
-        { name: "序时进度", type: "line", data: [[spec.start, 0], [spec.deadline, 100]], symbol: "none",
-          lineStyle: { type: "dashed", color: COLORS.grey }, itemStyle: { color: COLORS.grey },
-          markLine: { symbol: "none", label: { formatter: "今天" }, lineStyle: { color: COLORS.red }, data: [{ xAxis: spec.today }] } },
-        { name: "进度", type: "line", step: "end", data: points, itemStyle: { color: COLORS.done } }
-      ]
+      series: series
     };
   }
 
