@@ -197,7 +197,9 @@ def _rows(session: Session, query: Select, note=None) -> list[TaskRow]:
 
 
 def _count(session: Session, query: Select) -> int:
-    return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    # the rows query's FROM and WHERE with count() for columns: no light CASE per row, and
+    # SQLite drops the unused outer joins to the team and owner
+    return session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)) or 0
 
 
 # ---------------------------------------------------------------- the lists
@@ -379,11 +381,13 @@ def overview(session: Session, now: datetime, scope: Scope, filters: Filters = F
     for low, high, label in OVERDUE_BUCKETS:
         buckets.append((label, sum(n for d, n in per_deadline.items()
                                    if (today - d).days >= low and (high is None or (today - d).days <= high))))
-    ranking = simple_team_ranking(session, now, scope) if with_ranking and scope.whole_street else []
+    ranking = (simple_team_ranking(session, now, scope, per_team if not filters.active else None)
+               if with_ranking and scope.whole_street else [])
     return Overview(today, totals, matrix, lists, buckets, ranking)
 
 
-def simple_team_ranking(session: Session, now: datetime, scope: Scope = Scope()) -> list[RankRow]:
+def simple_team_ranking(session: Session, now: datetime, scope: Scope = Scope(),
+                        lights: Optional[dict[int, dict[str, int]]] = None) -> list[RankRow]:
     """A plain ranking of 专班 until the 督办 cycle's 考核排名 replaces it.
 
     Score (0-100) = 100 × (done + on-track active) / tasks − 2 per 催办 received, where
@@ -391,20 +395,24 @@ def simple_team_ranking(session: Session, now: datetime, scope: Scope = Scope())
     as not on track.
     """
     today = now.date()
-    light = light_sql(today)
+    if lights is None:  # the street's counts by team and light (the overview has them already)
+        lights = {}
+        for team_id, color, count in session.execute(
+                select(Task.team_id, light_sql(today), func.count()).group_by(Task.team_id, light_sql(today))):
+            lights.setdefault(team_id or NO_TEAM, {})[color] = count
     rows = session.execute(
         select(Task.team_id,
                func.count(),
                _sum_of(Task.status == STATUS_DONE),
-               _sum_of(light == RED),
                _sum_of(and_(Task.status == STATUS_ACTIVE, Task.deadline < today)),
                _sum_of(and_(Task.status == STATUS_ACTIVE, Task.assigned_at.is_not(None), Task.signed_at.is_(None))),
                func.sum(Task.urge_count))
         .where(Task.team_id.is_not(None)).group_by(Task.team_id))
     names = dict(session.execute(select(Team.id, Team.name)).all())
     out = []
-    for team_id, tasks, done, red, overdue, unsigned, urged in rows:
-        done, red, overdue, unsigned, urged = (int(v or 0) for v in (done, red, overdue, unsigned, urged))
+    for team_id, tasks, done, overdue, unsigned, urged in rows:
+        red = lights.get(team_id, {}).get(RED, 0)
+        done, overdue, unsigned, urged = (int(v or 0) for v in (done, overdue, unsigned, urged))
         on_track = max(0, tasks - done - red - unsigned)
         score = max(0.0, round(100.0 * (done + on_track) / tasks - 2 * urged, 1)) if tasks else 0.0
         out.append(RankRow(0, team_id, names.get(team_id, "?"), tasks, done, red, overdue, unsigned, urged, score,
