@@ -66,7 +66,7 @@
     return {
       textStyle: { fontFamily: FONT },
       tooltip: { trigger: "axis" },
-      grid: { left: 50, right: 16, top: 24, bottom: 40 },
+      grid: { left: 50, right: 16, top: 34, bottom: 40 },
       xAxis: { type: "category", data: spec.points.map(function (p) { return p[0]; }), axisLabel: { interval: 0, fontSize: 11 } },
       yAxis: { type: "value", name: spec.unit },
       series: [{ type: "bar", barMaxWidth: 48, label: { show: true, position: "top" },
