@@ -290,14 +290,12 @@ class RowList:
 
 
 def task_list(session: Session, now: datetime, scope: Scope, which: str, filters: Filters = Filters(),
-              page: int = 1, page_size: int = 30, total: Optional[int] = None) -> RowList:
-    """One list of the overview, a page at a time (raises ValueError for an unknown list).
-    ``total``: its length when already counted (the overview counts its lists at once)."""
+              page: int = 1, page_size: int = 30) -> RowList:
+    """One list of the overview, a page at a time (raises ValueError for an unknown list)."""
     today = now.date()
     query, note, order = _list_query(which, today)
     query = _restrict(query, scope, filters, today)
-    if total is None:
-        total = _count(session, query)
+    total = _count(session, query)
     pages = max(1, -(-total // page_size))
     page = min(max(1, page), pages)
     rows = _rows(session, query.order_by(*order).offset((page - 1) * page_size).limit(page_size), note)
@@ -374,21 +372,8 @@ def overview(session: Session, now: datetime, scope: Scope, filters: Filters = F
               for team_id, name in names.items() if team_id in per_team]
     if NO_TEAM in per_team:
         matrix.append(TeamRow(NO_TEAM, "未分配", per_team[NO_TEAM]))
-    # the lists on tasks alone are counted in one pass over the tasks; an empty list needs
-    # no second query
-    single = ["turned_red", "due7", "overdue", "unsigned", "reviews"]
-    sums = session.execute(_restrict(select(*[_sum_of(_list_query(which, today)[0].whereclause)
-                                              for which in single]).select_from(Task),
-                                     scope, filters, today)).one()
-    known = {which: int(total or 0) for which, total in zip(single, sums)}
-    lists = {}
-    for which in LISTS:
-        if which == "all":
-            continue
-        if known.get(which) == 0:
-            lists[which] = RowList(which, LISTS[which], 0, [], 1, list_size)
-        else:
-            lists[which] = task_list(session, now, scope, which, filters, 1, list_size, known.get(which))
+    lists = {which: task_list(session, now, scope, which, filters, 1, list_size)
+             for which in LISTS if which != "all"}
     buckets = []
     overdue = _restrict(select(Task.deadline).where(Task.status == STATUS_ACTIVE, Task.deadline < today),
                         scope, filters, today).subquery()
