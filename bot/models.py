@@ -255,6 +255,8 @@ class Task(Base):
         # covers every column a light depends on: counts and urgency order read only the index
         Index("ix_tasks_lights", "status", "deadline", "behind_red_on", "behind_yellow_on",
               "due_soon_on", "stale_on", "progress", "team_id", "owner_id", "category"),
+        # 未签收交办 (the 驾驶舱's list): signed_at IS NULL, assigned_at IS NOT NULL, oldest first
+        Index("ix_tasks_unsigned", "signed_at", "assigned_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,4 +1,5 @@
-"""督办驾驶舱: login links, sessions and 大屏 screen tokens (web_access).
+"""督办驾驶舱: login links, sessions and 大屏 screen tokens (web_access); an index for the
+未签收交办 list.
 
 Revision ID: 0003_dashboard
 Revises: 0002
@@ -37,9 +38,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('web_access', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_web_access_person_id'), ['person_id'], unique=False)
+    with op.batch_alter_table('tasks', schema=None) as batch_op:
+        batch_op.create_index('ix_tasks_unsigned', ['signed_at', 'assigned_at'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('tasks', schema=None) as batch_op:
+        batch_op.drop_index('ix_tasks_unsigned')
     with op.batch_alter_table('web_access', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_web_access_person_id'))
     op.drop_table('web_access')
