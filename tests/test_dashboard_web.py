@@ -311,3 +311,28 @@ async def test_brief_has_a_dashboard_button_that_sends_a_link(sqlite_app):
         person = session.scalar(select(Person).where(Person.name == "张主任"))
         assert session.scalar(select(func.count()).select_from(WebAccess)
                               .where(WebAccess.person_id == person.id, WebAccess.kind == "link")) == 1
+
+
+@pytest.mark.asyncio
+async def test_photos_follow_the_task_scope(web, sqlite_app, tmp_path):
+    from bot.models import TaskUpdate
+
+    picture = tmp_path / "site.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 64)
+    natu = task_id(sqlite_app, "纳图电气")
+    foreign = other_team_task(sqlite_app, "xm1")
+    with sqlite_app.sessions.begin() as session:
+        now = sqlite_app.clock.now()
+        own = TaskUpdate(task_id=natu, author_id=None, created_at=now, progress=60, note="现场",
+                         photo_path=str(picture))
+        other = TaskUpdate(task_id=foreign, author_id=None, created_at=now, progress=10, photo_path=str(picture))
+        session.add_all([own, other])
+        session.flush()
+        own_id, other_id = own.id, other.id
+    await login(web, sqlite_app, "王干部")
+    page = await (await web.get(f"/dashboard/task/{natu}")).text()
+    assert f'src="/dashboard/photo/{own_id}"' in page and "进度60%;现场" in page
+    assert (await web.get(f"/dashboard/photo/{own_id}")).status == 200
+    denied = await web.get(f"/dashboard/photo/{other_id}")
+    assert denied.status == 403 and "没有权限" in await denied.text()
+    assert (await web.get("/dashboard/photo/999999")).status == 404

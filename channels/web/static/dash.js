@@ -10,7 +10,7 @@
     var data = spec.data.filter(function (d) { return d[1] > 0; }).map(function (d) {
       return { name: d[0], value: d[1], itemStyle: { color: COLORS[d[2]] } };
     });
-    var big = !!spec.big;
+    var big = !!spec.big && window.innerWidth >= 1200;
     return {
       textStyle: { fontFamily: FONT, color: big ? "#e8eefc" : "#1f2329" },
       tooltip: { trigger: "item" },
@@ -20,12 +20,13 @@
   }
 
   function teams(spec) {
+    var narrow = window.innerWidth < 1200;
     return {
       textStyle: { fontFamily: FONT, color: "#e8eefc" },
-      legend: { top: 0, textStyle: { color: "#e8eefc", fontSize: 18 } },
-      grid: { left: 150, right: 20, top: 44, bottom: 30 },
+      legend: { top: 0, textStyle: { color: "#e8eefc", fontSize: narrow ? 12 : 18 } },
+      grid: { left: narrow ? 90 : 150, right: 20, top: narrow ? 56 : 44, bottom: 30 },
       xAxis: { type: "value", minInterval: 1, axisLabel: { color: "#9fb3d9", fontSize: 16 }, splitLine: { lineStyle: { color: "#1f3f73" } } },
-      yAxis: { type: "category", inverse: true, data: spec.teams, axisLabel: { color: "#e8eefc", fontSize: 17 } },
+      yAxis: { type: "category", inverse: true, data: spec.teams, axisLabel: { color: "#e8eefc", fontSize: narrow ? 12 : 17 } },
       series: spec.series.map(function (s) {
         return { name: s[0], type: "bar", stack: "all", data: s[2], itemStyle: { color: COLORS[s[1]] }, barMaxWidth: 26 };
       })
