@@ -10,12 +10,13 @@
     var data = spec.data.filter(function (d) { return d[1] > 0; }).map(function (d) {
       return { name: d[0], value: d[1], itemStyle: { color: COLORS[d[2]] } };
     });
-    var big = !!spec.big && window.innerWidth >= 1200;
+    var dark = !!spec.big;                       // the 大屏's dark theme
+    var big = dark && window.innerWidth >= 1200;  // and its large type on a real screen
     return {
-      textStyle: { fontFamily: FONT, color: big ? "#e8eefc" : "#1f2329" },
+      textStyle: { fontFamily: FONT, color: dark ? "#e8eefc" : "#1f2329" },
       tooltip: { trigger: "item" },
       series: [{ type: "pie", radius: ["45%", "72%"], data: data, avoidLabelOverlap: true,
-        label: { formatter: "{b} {c}", fontSize: big ? 20 : 12, color: big ? "#e8eefc" : "#1f2329" } }]
+        label: { formatter: "{b} {c}", fontSize: big ? 20 : 12, color: dark ? "#e8eefc" : "#1f2329" } }]
     };
   }
 
