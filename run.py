@@ -32,6 +32,8 @@ def setup_logging(level: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore", "apscheduler", "telegram.ext", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # WenQuanYi has no bold face; matplotlib says so on every bold title: not worth a line
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
 
 
 def common_options() -> argparse.ArgumentParser:

@@ -3,26 +3,36 @@
 Each message is one database transaction. A ServiceError (bad input, no permission) rolls
 it back, so bad input changes nothing, and becomes a short Chinese reply. Any other error is
 logged with the message reference and answered politely — never with a stack trace.
+
+A button press is checked before its handler runs (``button_refusal``): data that is forged
+or malformed is "expired"; a button sent to someone else (another person; in a team's group,
+another chat) is refused; one older than ``buttons.max_age_days`` is expired with the command
+to use instead — except a pushed reminder's buttons, valid as long as that reminder is the
+latest of its kind sent to that person for that task (``outbox_store.is_current_push``).
 """
 from __future__ import annotations
 
 import logging
 import re
+from datetime import timedelta
 from typing import Optional
 
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.app import Duban
+from bot.app import ButtonData, Duban
+from bot.buttons import EXPIRED_HINTS, Cb
 from bot.messages import GROUP, Incoming, Reply
 from bot.models import InboundSeen
 from bot.permissions import Action, allowed, refusal
+from bot.services import outbox_store
 from bot.services.errors import NotFound, PermissionDenied, ServiceError
 from bot.services.people import group_team, identify_in_chat
 from bot.services.text import nfkc
+from handlers import understand
 from handlers.context import Ctx
-from handlers.dialogues import continue_dialogue
+from handlers.dialogues import DIALOGUES, continue_dialogue, describe
 from handlers.registry import (
     ATTACHMENTS,
     CALLBACKS,
@@ -37,6 +47,7 @@ MAX_TEXT_CHARS = 2000
 UNBOUND_REPLY = ("你还没有绑定身份。\n请向管理员要邀请码,然后发:/start 邀请码\n"
                  "例如:/start AB12CD34")
 EXPIRED_REPLY = "按钮已过期,请重新发命令。"
+FOREIGN_BUTTON_REPLY = "这个按钮是发给别人的。"
 ERROR_REPLY = "抱歉,处理时出错了,已记录。请稍后再试,或发 /help。"
 
 
@@ -53,6 +64,8 @@ def handle(app: Duban, msg: Incoming) -> list[Reply]:
             replies = _route(ctx)
             if replies and not msg.buttons_supported:
                 replies = _number_choices(ctx, replies)
+            elif ctx.person is not None:
+                _remember_buttons(ctx, replies)
             return replies
     except _AlreadySeen:
         logger.info("duplicate %s ignored", msg.message_ref)
@@ -104,6 +117,25 @@ def parse_command(text: str) -> Optional[tuple[str, str]]:
     return None
 
 
+def button_refusal(ctx: Ctx, data: ButtonData) -> Optional[Reply]:
+    """The reply refusing a press of someone else's or an expired button; None to go on."""
+    if data.team_id is not None:
+        team = ctx.group_team()
+        if team is None or team.id != data.team_id:
+            return Reply(FOREIGN_BUTTON_REPLY, notice="不是你的按钮")
+    elif data.person_id is not None and (ctx.person is None or ctx.person.id != data.person_id):
+        return Reply(FOREIGN_BUTTON_REPLY, notice="不是你的按钮")
+    max_age = timedelta(days=ctx.app.config.buttons.max_age_days)
+    if data.issued is not None and ctx.now - data.issued <= max_age:
+        return None
+    if data.issued is not None and data.push_id is not None and outbox_store.is_current_push(
+            ctx.session, data.push_id, data.person_id):
+        return None
+    hint = EXPIRED_HINTS.get(data.parts[0])
+    text = f"按钮已过期,请发 {hint} 重新操作。" if hint else EXPIRED_REPLY
+    return Reply(text, notice="已过期")
+
+
 def _route(ctx: Ctx) -> list[Reply]:
     msg = ctx.msg
     if msg.chat_type == GROUP and not msg.addressed and not msg.callback_data:
@@ -122,13 +154,22 @@ def _route(ctx: Ctx) -> list[Reply]:
             return _as_list(entry.func(ctx, command[1]))
         return [Reply(UNBOUND_REPLY)]
 
+    if not msg.callback_data and text and command is None:
+        typed = ctx.memory().get("buttons", {}).get(text)
+        if typed:  # a button's label typed instead of pressed acts as the button
+            msg.callback_data = typed
     if msg.callback_data:
-        parts = ctx.app.verify(msg.callback_data)
-        if not parts or parts[0] not in CALLBACKS:
+        data = ctx.app.verify(msg.callback_data)
+        if data is None or (data.parts[0] not in CALLBACKS and data.parts[0] != Cb.DROP):
             return [Reply(EXPIRED_REPLY, notice="已过期")]
-        func, action = CALLBACKS[parts[0]]
+        refused = button_refusal(ctx, data)
+        if refused is not None:
+            return [refused]
+        if data.parts[0] == Cb.DROP:
+            return _drop_answer(ctx, data.parts[1:])
+        func, action = CALLBACKS[data.parts[0]]
         _require(ctx, action)
-        return _as_list(func(ctx, parts[1:]))
+        return _as_list(func(ctx, data.parts[1:]))
 
     conv = ctx.conversation()
     if conv is not None and command is None:
@@ -138,11 +179,23 @@ def _route(ctx: Ctx) -> list[Reply]:
             if 0 <= index < len(choice):
                 msg.callback_data = choice[index]
                 return _route(ctx)
+        pending = (conv.data or {}).get("pending_command")
+        if pending:
+            return _drop_answer(ctx, [str(conv.id), "y" if text.lower() in YES_WORDS else "n"])
+        side = understand.side_request(ctx, text) if conv.flow in DIALOGUES else None
+        if side is not None:  # a reminder or snooze phrase typed inside a dialogue
+            return [side]
         handled = continue_dialogue(ctx, conv, text)
         if handled is not None:
             return _as_list(handled)
     elif conv is not None and command is not None and command[0] != "cancel":
-        ctx.end_conversation()  # a new command leaves the unfinished dialogue
+        if conv.flow in DIALOGUES:  # a draft in progress: ask before dropping it
+            conv.data = {**(conv.data or {}), "pending_command": text}
+            ctx.session.flush()
+            return [Reply(f"你还有一份没完成的{describe(conv)}。放弃它,执行“{text[:20]}”吗?",
+                          buttons=[[ctx.button("放弃并执行", Cb.DROP, conv.id, "y"),
+                                    ctx.button("继续填写", Cb.DROP, conv.id, "n")]])]
+        ctx.end_conversation()  # numbered choices: nothing to lose
 
     if command is None and msg.attachments:
         for attachment in msg.attachments:
@@ -161,7 +214,36 @@ def _route(ctx: Ctx) -> list[Reply]:
         if msg.attachments:
             return [Reply("收到附件。报进展时可附现场照片:先发“报进展”,按提示操作。")]
         return [Reply("请发文字,例如:财政收入多少、纳图电气进展。发 /help 看全部用法。")]
+    understood = understand.answer(ctx, text)
+    if understood is not None:
+        return _as_list(understood)
     return _as_list(COMMANDS["q"].func(ctx, text))
+
+
+YES_WORDS = {"是", "是的", "好", "好的", "确定", "放弃", "放弃并执行", "y", "yes", "ok"}
+
+
+def _drop_answer(ctx: Ctx, parts: list[str]) -> list[Reply]:
+    """The answer to "放弃草稿,执行新命令?": yes runs the command typed, no keeps the draft."""
+    conv = ctx.conversation()
+    if conv is None or not parts or parts[0] != str(conv.id) or not (conv.data or {}).get("pending_command"):
+        return [Reply(EXPIRED_REPLY, notice="已过期")]
+    data = dict(conv.data)
+    pending = data.pop("pending_command")
+    if len(parts) > 1 and parts[1] == "y":
+        ctx.end_conversation()
+        ctx.msg.text, ctx.msg.callback_data = pending, None
+        return _route(ctx)
+    conv.data = data
+    ctx.session.flush()
+    return [Reply(f"好,继续{describe(conv)}。请接着发。")]
+
+
+def _remember_buttons(ctx: Ctx, replies: list[Reply]) -> None:
+    """Labels of the buttons just sent -> their data, so typing a label acts as pressing it."""
+    labels = {button.label: button.data for reply in replies for row in reply.buttons for button in row}
+    if labels or ctx.memory().get("buttons"):
+        ctx.remember(buttons=labels or None)
 
 
 def _require(ctx: Ctx, action: Action) -> None:

@@ -27,7 +27,7 @@ from bot.permissions import Action, allowed
 from bot.services import dashboard as dash
 from bot.services import web_access
 from bot.services.indicators import fmt_value
-from bot.services.ledger import export_ledger
+from bot.services.ledger_export import export_ledger
 from bot.services.lights import LIGHT_NAMES
 from bot.services.people import role_label
 from bot.services.text import fmt_number, fmt_pp, fmt_signed
