@@ -1,8 +1,8 @@
 """督办驾驶舱: login links, sessions and 大屏 screen tokens (web_access); an index for the
 未签收交办 list.
 
-Revision ID: 0003_dashboard
-Revises: 0002
+Revision ID: 0004_dashboard
+Revises: 0003_nlu
 Create Date: 2026-11-30 03:00:00
 """
 from typing import Sequence, Union
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = '0003_dashboard'
-down_revision: Union[str, None] = '0002'
+revision: str = '0004_dashboard'
+down_revision: Union[str, None] = '0003_nlu'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
