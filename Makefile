@@ -4,6 +4,8 @@
 # Others:
 #   make fonts  install the CJK font for charts (apt-get; root or sudo). Without it only the
 #               picture tests are skipped, with the reason.
+#   make browser  install Chromium (apt-get; root or sudo) for the 驾驶舱 browser test; without it
+#               that test is skipped, with the reason.
 #   make lock   regenerate requirements.lock (hashes) after editing requirements.txt
 #   make clean  remove generated files and the .venv (also a half-built one)
 #
@@ -15,7 +17,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 LOCK    = requirements.lock
 
-.PHONY: demo test install fonts system-deps lock bench clean check-python
+.PHONY: demo test install fonts browser system-deps lock bench clean check-python
 
 # Python >= 3.11 before anything is created, and a plain message saying what to install.
 check-python:
@@ -45,6 +47,10 @@ install: $(VENV)/.installed
 # The CJK font for charts (needs root or sudo). CI calls it; `make test` does not.
 fonts:
 	bash scripts/install-system-deps.sh
+
+# Chromium from the system packages, for the 驾驶舱 browser test. CI calls it; `make test` does not.
+browser:
+	bash scripts/install-browser.sh
 
 system-deps: fonts
 

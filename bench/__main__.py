@@ -5,7 +5,7 @@ import importlib
 import sys
 
 PARTS = ["bench.core_bench", "bench.nlu_bench", "bench.telegram_bench", "bench.reminders_bench", "bench.ledger_bench",
-         "bench.cycle_bench"]
+         "bench.cycle_bench", "bench.dashboard_bench"]
 
 
 def main() -> int:

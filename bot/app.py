@@ -130,6 +130,10 @@ class Duban:
             raise RuntimeError("Duban.load_secret() was not called at start-up")
         return self._secret
 
+    def web_key(self) -> bytes:
+        """The key that signs 驾驶舱 links and tokens (derived from the button key)."""
+        return hmac.new(self._key(), b"duban-web-access", hashlib.sha256).digest()
+
     def sign(self, *parts: object, issued: Optional[datetime] = None, owner: str = "",
              push_id: Optional[int] = None) -> str:
         """Signed button data for ``parts``, stamped with its issue time (default: now), its

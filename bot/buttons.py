@@ -30,6 +30,7 @@ class Cb(StrEnum):
     SNOOZE = "sz"         # snooze a pushed reminder: outbox id, 1h | am
     EXTEND = "ex"         # ask for an extension: task id, milestone id (0 = the task)
     DECIDE = "ea"         # decide an extension request: request id, y | n
+    DASHBOARD = "db"      # a personal 驾驶舱 login link (under the weekly brief)
     PROPOSE = "pp"        # a proposed update in words: dialogue id, ok | edit | no | pick, task id
     DROP = "dd"           # a command typed inside a dialogue: dialogue id, y (drop the draft) | n
     REVIEW = "rv"         # 办结审核: task id, y (通过) | n (退回: asks the reason)
@@ -64,6 +65,7 @@ EXPIRED_HINTS: dict[str, str] = {
     Cb.TIMELINE: "/timeline 事项",
     Cb.INSTRUCT: "/instruct 事项 内容",
     Cb.FEEDBACK: "/feedback 事项 内容",
+    Cb.DASHBOARD: "驾驶舱",
 }
 
 
@@ -81,6 +83,7 @@ class PushAction(StrEnum):
     SIGN = "sign"         # sign:<task>
     FEEDBACK = "feedback"  # feedback:<task>
     TIMELINE = "timeline"  # timeline:<task>
+    DASHBOARD = "dashboard"  # a personal 驾驶舱 login link
 
 
 LABELS: dict[str, str] = {
@@ -94,6 +97,7 @@ LABELS: dict[str, str] = {
     PushAction.SIGN: "签收",
     PushAction.FEEDBACK: "反馈",
     PushAction.TIMELINE: "时间轴",
+    PushAction.DASHBOARD: "打开驾驶舱",
 }
 SNOOZE_LABELS = {"1h": "1小时后提醒", "am": "明早提醒"}
 
@@ -135,4 +139,6 @@ def push_buttons(actions: Sequence[str], sign: Signer, task_id: Optional[int],
             row.append(Button(LABELS[PushAction.FEEDBACK], sign(Cb.FEEDBACK, arg)))
         elif name == PushAction.TIMELINE:
             row.append(Button(LABELS[PushAction.TIMELINE], sign(Cb.TIMELINE, arg, 1)))
+        elif name == PushAction.DASHBOARD:
+            row.append(Button(LABELS[PushAction.DASHBOARD], sign(Cb.DASHBOARD)))
     return [row[i:i + 2] for i in range(0, len(row), 2)]

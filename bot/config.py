@@ -184,6 +184,24 @@ class ServerConfig(Section):
     port: int = Field(8080, ge=1, le=65535)
 
 
+class DashboardConfig(Section):
+    """督办驾驶舱: the web view served by ``run.py serve`` under /dashboard/."""
+
+    enabled: bool = True
+    #: the address people open, as seen from their phones (behind the reverse proxy), e.g.
+    #: https://duban.example.gov.cn ; not set: http://server.host:server.port
+    public_url: Optional[str] = Field(None, pattern=r"^https?://[^\s/]+(/\S*)?$")
+    #: a login link works once, within this many minutes
+    link_minutes: int = Field(10, ge=1, le=1440)
+    #: a session started from a link lasts this many hours (a working day)
+    session_hours: float = Field(10, gt=0, le=24)
+    #: cookies marked Secure: auto = when the request came over HTTPS (directly, or
+    #: X-Forwarded-Proto: https from the reverse proxy); true / false force it
+    secure_cookies: str = Field("auto", pattern="^(auto|true|false)$")
+    #: the 大屏 page reloads itself every this many seconds
+    screen_refresh_seconds: int = Field(60, ge=10, le=3600)
+
+
 class Config(Section):
     office: str = "雕庄街道"
     timezone: str = "Asia/Shanghai"
@@ -199,6 +217,7 @@ class Config(Section):
     server: ServerConfig = ServerConfig()
     workflow: WorkflowConfig = WorkflowConfig()
     ranking: RankingConfig = RankingConfig()
+    dashboard: DashboardConfig = DashboardConfig()
 
     #: where the file was read from; relative paths in it are taken from the project root
     source_path: Optional[str] = None

@@ -268,6 +268,8 @@ class Task(Base):
         # covers what the 专班 ranking counts per team (bot.services.ranking)
         Index("ix_tasks_ranking", "team_id", "status", "deadline", "original_deadline", "behind_red_on",
               "last_update_at", "signed_at", "assigned_at", "urge_count"),
+        # 未签收交办 (the 驾驶舱's list): signed_at IS NULL, assigned_at IS NOT NULL, oldest first
+        Index("ix_tasks_unsigned", "signed_at", "assigned_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -525,3 +527,27 @@ class MetaEntry(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class WebAccess(Base):
+    """Access to the 督办驾驶舱 (web view): one row per login link, session or screen token.
+
+    Only a SHA-256 of the secret is stored. ``kind``: ``link`` (single-use login link a
+    person gets in chat), ``session`` (started by a link; its secret is the cookie) or
+    ``screen`` (read-only 大屏 token an admin creates; no person). Revoking sets ``revoked_at``.
+    """
+
+    __tablename__ = "web_access"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[Optional[int]] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    label: Mapped[Optional[str]] = mapped_column(String(64))
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[Optional[datetime]]
+    used_at: Mapped[Optional[datetime]]
+    revoked_at: Mapped[Optional[datetime]]
+    #: the link a session was started from
+    link_id: Mapped[Optional[int]] = mapped_column(ForeignKey("web_access.id", ondelete="SET NULL"))

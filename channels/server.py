@@ -30,7 +30,8 @@ def channel_installers() -> list[tuple[str, Installer]]:
     """Installers of the channels present in this build, in a fixed order."""
     found: list[tuple[str, Installer]] = []
     for name, module_name in (("telegram", "channels.telegram.webhook"),
-                              ("wecom", "channels.wecom.callback")):
+                              ("wecom", "channels.wecom.callback"),
+                              ("dashboard", "channels.web")):
         module = import_optional(module_name)
         if module is not None:
             found.append((name, module.install))

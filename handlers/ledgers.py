@@ -13,6 +13,7 @@ from bot.services import charts, ledger_export, ledger_import, reports, task_lis
 from bot.services.errors import InvalidInput, NotFound
 from bot.services.lookup import KIND_INDICATOR
 from handlers.context import Ctx
+from handlers.dashboard import dashboard_buttons
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +59,11 @@ def cmd_brief(ctx: Ctx, args: str) -> Reply:
     """/brief — 督办周报:各专班红黄绿、本周转红、下周到期、指标更新"""
     brief = reports.weekly_brief(ctx.session, ctx.now, ctx.app.config)
     text = brief.as_text()
+    buttons = dashboard_buttons(ctx)
     if not ctx.msg.can_send_photos:
-        return Reply(text)
+        return Reply(text, buttons=buttons)
     path = charts.render_brief(brief, _out_path(ctx, "brief", ".png"))
-    return Reply(text, files=[OutFile(str(path), "photo", f"{ctx.app.config.office}督办周报")])
+    return Reply(text, files=[OutFile(str(path), "photo", f"{ctx.app.config.office}督办周报")], buttons=buttons)
 
 
 def on_document(ctx: Ctx, attachment: Attachment) -> Reply:

@@ -25,6 +25,7 @@ from bot.messages import Reply
 from bot.permissions import Action, allowed
 from handlers import commands as c
 from handlers import cycle as cy
+from handlers import dashboard as dsh
 from handlers import flows as f
 from handlers import ledgers as lg
 from handlers import proposals as pp
@@ -78,6 +79,10 @@ _COMMAND_LIST = [
             ("导出台账", "导出", "台账")),
     Command("chart", lg.cmd_chart, "指标趋势图,如 /chart 规上工业总产值", "/chart 指标", ("趋势", "趋势图")),
     Command("brief", lg.cmd_brief, "督办周报:各专班红黄绿、本周转红、下周到期、指标更新", "/brief", ("周报",)),
+    Command("dashboard", dsh.cmd_dashboard, "督办驾驶舱:手机上看红黄绿矩阵、逾期、排名、指标(个人登录链接)",
+            "/dashboard", ("驾驶舱", "大屏", "看板")),
+    Command("screen", dsh.cmd_screen, "会议室大屏链接(管理员):new 生成,revoke 撤销", "/screen [new 名称|revoke 编号]",
+            ("大屏链接",), Action.ADMIN),
     Command("cancel", c.cmd_cancel, "取消正在进行的操作", "/cancel", ("取消",), hidden=True),
     Command("whoami", c.cmd_whoami, "我的身份和专班", "/whoami", ("我是谁",)),
     Command("remind", r.cmd_remind, "看和改我的提醒设置(时间、免打扰、关闭一周)", "/remind", ("提醒设置",)),
@@ -142,6 +147,7 @@ CALLBACKS: dict[str, tuple[Callable, Action]] = {
     Cb.SNOOZE: (r.cb_snooze, Action.READ),
     Cb.EXTEND: (r.cb_extend, Action.REPORT),
     Cb.DECIDE: (r.cb_decide, Action.DECIDE_EXTENSION),
+    Cb.DASHBOARD: (dsh.cb_dashboard, Action.READ),
     Cb.PROPOSE: (pp.cb_propose, Action.REPORT),
     Cb.REVIEW: (rv.cb_review, Action.REVIEW),
     Cb.SIGN: (cy.cb_sign, Action.REPORT),

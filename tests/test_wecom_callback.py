@@ -68,7 +68,7 @@ async def _bind(bot: Harness, user: str, code: str) -> str:
 # -- URL verification -----------------------------------------------------------------
 
 async def test_url_verification_echoes_plaintext(bot):
-    assert bot.installed == ["wecom"]
+    assert bot.installed == ["wecom", "dashboard"]  # the 驾驶舱 is on by default (dashboard.enabled)
     params = make_verify_params(bot.crypto, "echo-1234567890", int(time.time()), "5555")
     response = await bot.client.get("/wecom/callback", params=params)
     assert response.status == 200

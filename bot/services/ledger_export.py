@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, aliased
 
 from bot.models import (
@@ -136,9 +136,14 @@ def _naive(value: Optional[datetime]) -> Optional[datetime]:
 
 
 def task_rows(session: Session, now: datetime, person: Optional[Person], which: str = "all",
-              arg: Optional[str] = None) -> tuple[str, Iterator[tuple]]:
-    """(title, rows) for the task sheet; rows are streamed from the database in batches."""
-    query, title = filter_tasks(session, now, person, which, arg)
+              arg: Optional[str] = None, tasks_query: Optional[Select] = None,
+              title: Optional[str] = None) -> tuple[str, Iterator[tuple]]:
+    """(title, rows) for the task sheet; rows are streamed from the database in batches.
+    ``tasks_query`` (a ``select(Task)``, e.g. a 驾驶舱 list) replaces the chat's filter."""
+    if tasks_query is not None:
+        query, title = tasks_query, title or "事项"
+    else:
+        query, title = filter_tasks(session, now, person, which, arg)
     tasks = query.subquery()
     owner = aliased(Person)
     leader = aliased(Person)
@@ -172,11 +177,12 @@ def task_rows(session: Session, now: datetime, person: Optional[Person], which: 
 
 def export_ledger(session: Session, now: datetime, out_path: Path, person: Optional[Person] = None,
                   which: str = "all", arg: Optional[str] = None,
-                  include_indicators: bool = True) -> ExportResult:
+                  include_indicators: bool = True, tasks_query: Optional[Select] = None,
+                  title: Optional[str] = None) -> ExportResult:
     """Write the ledger workbook (tasks sheet, indicators sheet) to ``out_path``."""
     from openpyxl import Workbook
 
-    title, rows = task_rows(session, now, person, which, arg)
+    title, rows = task_rows(session, now, person, which, arg, tasks_query, title)
     workbook = Workbook(write_only=True)
     ws = workbook.create_sheet(TASK_SHEET)
     _setup_sheet(ws, TASK_COLUMNS)

@@ -452,5 +452,5 @@ def _brief_dues(session, today, now, rc, calendar, people) -> list[Due]:
     if moment > now:
         return []
     year, week, _ = today.isocalendar()
-    return [Due(f"wb:{p.id}:{year}-W{week:02d}", "brief", p.id, moment)
+    return [Due(f"wb:{p.id}:{year}-W{week:02d}", "brief", p.id, moment, actions=[PushAction.DASHBOARD.value])
             for p in people.people.values() if p.role == ROLE_LEADER]
