@@ -6,12 +6,15 @@ Whether a date is a working day is decided, in order, by
    ``True`` = working day, ``False`` = day off), then
 2. the ``chinesecalendar`` package, which knows the State Council's yearly holiday
    notices including 调休 make-up working days on weekends, then
-3. for a year the package has no data for (it raises ``NotImplementedError``, e.g. 2027
-   with chinesecalendar 1.11.0), plain Monday–Friday. ``on_missing_year(year)`` is then
-   called once per year per calendar so the caller can warn the admins; the default just
-   logs a warning. Nothing here crashes for a missing year. The fallback knows no holidays
-   at all (2027-01-01, a Friday, counts as a working day) — add ``calendar_overrides`` for
-   such a year until chinesecalendar is upgraded.
+3. for a year that package has no data for (it raises ``NotImplementedError``, e.g. 2027
+   with chinesecalendar 1.11.0), the ``holidays`` package's China calendar: the statutory
+   holidays (元旦, 春节, 清明, 劳动节, 端午, 中秋, 国庆) from its built-in rules and tables,
+   weekends off, and the make-up working days it knows (it only knows them once the year's
+   notice is in the package, so for a year ahead there are usually none: add them to
+   ``calendar_overrides``, e.g. ``2027-02-20: true``). Nothing is fetched over the network.
+   ``on_missing_year(year)`` is then called once per year per calendar so the caller can
+   warn the admins (``missing_year_notice`` is the text); the default just logs a warning.
+   Nothing here crashes for a missing year. A year neither package covers is Monday–Friday.
 
 Conventions (all functions take ``date`` objects; nothing here reads the clock):
 
@@ -36,12 +39,21 @@ from datetime import date, datetime, timedelta
 from typing import Callable, Iterator, Mapping, Optional
 
 import chinese_calendar
+import holidays
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["WorkCalendar", "logger"]
+__all__ = ["WorkCalendar", "logger", "missing_year_notice"]
 
 _ONE_DAY = timedelta(days=1)
+
+
+def missing_year_notice(year: int) -> str:
+    """The admins' warning (Chinese, phone-sized) for a year chinesecalendar does not cover."""
+    return (f"⚠️ 日历提醒:chinesecalendar 还没有{year}年的放假安排,暂按法定节假日(holidays 包)"
+            f"和周一至周五算工作日,调休上班的周末不知道。\n"
+            f"请升级 chinesecalendar,或在 config.yaml 的 reminders.calendar_overrides 里"
+            f"补上{year}年的调休上班日(如 {year}-02-20: true)。")
 
 
 def _check_date(d: object) -> date:
@@ -62,11 +74,11 @@ def _month_end(d: date) -> date:
 
 
 class WorkCalendar:
-    """Working-day calendar: config overrides, then chinesecalendar, then Monday–Friday.
+    """Working-day calendar: config overrides, then chinesecalendar, then ``holidays`` (China).
 
     ``overrides`` maps dates to ``True`` (working day) / ``False`` (day off) and beats the
     package. ``on_missing_year`` is called (once per year for this instance) when a date's
-    year is not covered by chinesecalendar and the Monday–Friday fallback was used.
+    year is not covered by chinesecalendar and the ``holidays`` fallback was used.
     """
 
     def __init__(
@@ -81,6 +93,8 @@ class WorkCalendar:
         self._cache: dict[date, bool] = {}
         self._month_cache: dict[tuple[int, int], int] = {}
         self._missing_years: set[int] = set()
+        #: year -> (days off, weekend working days) from the holidays package
+        self._fallback: dict[int, tuple[frozenset[date], frozenset[date]]] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ lookups
@@ -88,16 +102,18 @@ class WorkCalendar:
     @staticmethod
     def _log_missing_year(year: int) -> None:
         logger.warning(
-            "chinesecalendar %s has no holiday data for %d; treating Monday–Friday as "
-            "working days. Upgrade chinesecalendar or add calendar_overrides for %d.",
+            "chinesecalendar %s has no holiday data for %d; using the statutory holidays of "
+            "the holidays package %s and Monday–Friday otherwise (make-up working days on "
+            "weekends are not known). Upgrade chinesecalendar or add calendar_overrides for %d.",
             getattr(chinese_calendar, "__version__", "?"),
             year,
+            holidays.__version__,
             year,
         )
 
     @property
     def missing_years(self) -> frozenset[int]:
-        """Years for which the Monday–Friday fallback has been used so far."""
+        """Years for which the ``holidays`` fallback has been used so far."""
         with self._lock:
             return frozenset(self._missing_years)
 
@@ -111,7 +127,7 @@ class WorkCalendar:
         self._month_cache.clear()
 
     def is_workday(self, d: date) -> bool:
-        """True if ``d`` is a working day (overrides, then chinesecalendar, then Mon–Fri)."""
+        """True if ``d`` is a working day (overrides, then chinesecalendar, then ``holidays``)."""
         cached = self._cache.get(d)
         if cached is not None:
             return cached
@@ -127,7 +143,23 @@ class WorkCalendar:
             return bool(chinese_calendar.is_workday(d))
         except NotImplementedError:
             self._note_missing_year(d.year)
-            return d.weekday() < 5
+            days_off, weekend_workdays = self._fallback_year(d.year)
+            if d in weekend_workdays:
+                return True
+            return d.weekday() < 5 and d not in days_off
+
+    def _fallback_year(self, year: int) -> tuple[frozenset[date], frozenset[date]]:
+        """China's statutory days off and known weekend working days of ``year`` (holidays package)."""
+        with self._lock:
+            known = self._fallback.get(year)
+            if known is None:
+                # public holidays only (not the half days for women / youth); built once per
+                # year under the lock because the package fills its dict lazily
+                china = holidays.China(years=year)
+                days_off = frozenset(day for day in china if day.year == year)
+                weekend_workdays = frozenset(day for day in china.weekend_workdays if day.year == year)
+                known = self._fallback[year] = (days_off, weekend_workdays)
+            return known
 
     def _note_missing_year(self, year: int) -> None:
         with self._lock:

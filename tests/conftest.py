@@ -20,6 +20,7 @@ from bot.clock import FixedClock, parse_now
 from bot.composition import build_app, load_data_files
 from bot.config import PROJECT_ROOT, Config, load_config
 from bot.messages import Incoming, Reply
+from bot.services import charts
 from handlers import handle
 
 PG_URL = os.environ.get("DUBAN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -28,6 +29,27 @@ DATASET = PROJECT_ROOT / "data" / "diaozhuang-2025.yaml"
 DEMO_PEOPLE = PROJECT_ROOT / "data" / "demo-people.yaml"
 
 _pg_state: dict[str, Optional[str]] = {}
+
+
+# ---------------------------------------------------------------- CJK font (picture tests)
+
+#: ``@requires_cjk_font`` (or ``@pytest.mark.requires_cjk_font``): the test checks that
+#: charts draw Chinese with a real CJK font; without one installed it is skipped with the
+#: reason, and the rest of the suite still runs (``make fonts`` installs it, needs root).
+requires_cjk_font = pytest.mark.requires_cjk_font
+NO_CJK_FONT = ("no CJK font installed, so charts would draw Chinese as boxes: "
+               "run `make fonts` (apt-get install fonts-wqy-microhei; needs root or sudo)")
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "requires_cjk_font: skipped (with the reason) when no CJK font is installed")
+
+
+def pytest_runtest_setup(item) -> None:
+    # checked only when a marked test runs: finding fonts loads matplotlib (charts imports it lazily)
+    if item.get_closest_marker("requires_cjk_font") is not None:
+        if charts.cjk_font() is None:
+            pytest.skip(NO_CJK_FONT)
 
 
 def pg_unavailable() -> Optional[str]:

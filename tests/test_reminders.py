@@ -155,8 +155,8 @@ def test_year_without_calendar_data_falls_back_and_warns_admins_once(december):
     runner, rec = runner_for(app)
     walk(app, runner, "2026-12-28", "2027-01-05")
     sent = [r.sent_at.date() for r in sent_rows(app, "deadline", task_id)]
-    # Monday-Friday fallback: Friday 2027-01-01 counts as a working day
-    assert sent == [date(2026, 12, 30), date(2027, 1, 1), date(2027, 1, 4)]
+    # fallback to the holidays package: Friday 2027-01-01 (元旦) is off, so T-1 is 2026-12-31
+    assert sent == [date(2026, 12, 29), date(2026, 12, 31), date(2027, 1, 4)]
     warnings = [t for t in rec.texts("张主任") if "2027" in t and "日历" in t]
     assert len(warnings) == 1
     # a fresh process warns again only if the outbox has no warning yet: it has one

@@ -7,6 +7,10 @@ chinesecalendar 1.11.0:
   9月28日(周日)、10月11日(周六)上班。
 * 国办发明电〔2025〕7号 (2026): 春节 2月15日(周日)至23日(周一)放假调休,共9天;
   2月14日(周六)、2月28日(周六)上班。
+
+2027 is not in chinesecalendar 1.11.0: those days come from the ``holidays`` package (0.109):
+元旦 1月1日(周五); 春节 2月5日(除夕,周五)至10日(周三); 国庆 10月1日(周五)至5日(周二).
+The State Council notice for 2027 (with its 调休 make-up days) was not out when this was written.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from datetime import date, datetime, timedelta
 import chinese_calendar
 import pytest
 
-from bot.workdays import WorkCalendar
+from bot.workdays import WorkCalendar, missing_year_notice
 
 NATIONAL_DAY_2025_OFF = [date(2025, 10, d) for d in range(1, 9)]
 NATIONAL_DAY_2025_MAKEUP = [date(2025, 9, 28), date(2025, 10, 11)]
@@ -160,7 +164,7 @@ def test_workdays_in_range(cal):
 # ---------------------------------------------------------------- missing year
 
 
-def test_missing_year_falls_back_to_monday_friday_and_warns_once():
+def test_missing_year_falls_back_to_the_holidays_package_and_warns_once():
     with pytest.raises(NotImplementedError):
         chinese_calendar.is_workday(date(2027, 1, 4))  # premise: the package lacks 2027
     calls: list[int] = []
@@ -169,20 +173,61 @@ def test_missing_year_falls_back_to_monday_friday_and_warns_once():
     for _ in range(50):
         assert cal.is_workday(deadline)
         assert cal.effective_deadline(deadline) == deadline
+    assert not cal.is_workday(date(2027, 1, 1))  # 元旦, a Friday: statutory holiday
     assert not cal.is_workday(date(2027, 1, 2))  # Saturday
     assert not cal.is_workday(date(2027, 1, 3))  # Sunday
-    assert cal.effective_deadline(date(2027, 1, 2)) == deadline
+    assert cal.effective_deadline(date(2027, 1, 1)) == deadline
     assert cal.add_workdays(deadline, 5) == date(2027, 1, 11)
-    assert cal.workdays_between(deadline, date(2027, 3, 1)) == 40
     cal.clear_cache()
     assert cal.is_workday(date(2027, 6, 1))
     assert calls == [2027]
     assert cal.missing_years == frozenset({2027})
-    # crossing back into a known year: the fallback knows no 元旦, so Friday 2027-01-01
-    # counts as T-1 and T-3 is 2026-12-30 (2026 data from the package).
-    assert cal.add_workdays(deadline, -1) == date(2027, 1, 1)
-    assert cal.add_workdays(deadline, -3) == date(2026, 12, 30)
+    # crossing back into a known year: 2027-01-01 is off, so T-1 is Thursday 2026-12-31
+    # and T-3 is 2026-12-29 (2026 data from chinesecalendar)
+    assert cal.add_workdays(deadline, -1) == date(2026, 12, 31)
+    assert cal.add_workdays(deadline, -3) == date(2026, 12, 29)
     assert calls == [2027]
+
+
+def test_national_day_2027_is_a_holiday_through_the_holidays_package():
+    cal = WorkCalendar(on_missing_year=lambda year: None)
+    assert not cal.is_workday(date(2027, 10, 1))  # Friday, 国庆节
+    # 10-02/03 weekend, 10-04/05 the package's days off for the weekend overlap
+    assert [cal.is_workday(date(2027, 10, d)) for d in range(1, 8)] == [
+        False, False, False, False, False, True, True]
+    assert cal.effective_deadline(date(2027, 10, 1)) == date(2027, 10, 6)
+    assert cal.add_workdays(date(2027, 9, 30), 1) == date(2027, 10, 6)
+    assert cal.workdays_between(date(2027, 9, 30), date(2027, 10, 8)) == 3
+
+
+def test_spring_festival_2027_days_off():
+    cal = WorkCalendar(on_missing_year=lambda year: None)
+    # 除夕 2027-02-05 (Friday) to 2027-02-10 (Wednesday): all off; Thursday 02-11 works
+    off = [date(2027, 2, 5) + timedelta(days=i) for i in range(6)]
+    assert [cal.is_workday(d) for d in off] == [False] * 6
+    assert cal.is_workday(date(2027, 2, 4))
+    assert cal.is_workday(date(2027, 2, 11))
+    assert cal.add_workdays(date(2027, 2, 4), 1) == date(2027, 2, 11)
+    # February 2027: 20 weekdays, 4 of them (Feb 5, 8, 9, 10) holidays
+    assert cal.workdays_between(date(2027, 1, 31), date(2027, 2, 28)) == 16
+
+
+def test_make_up_workdays_of_a_missing_year_come_from_overrides():
+    calls: list[int] = []
+    saturday = date(2027, 2, 20)  # a make-up working day the office adds once the notice is out
+    cal = WorkCalendar(overrides={saturday: True, date(2027, 2, 11): False}, on_missing_year=calls.append)
+    assert cal.is_workday(saturday)
+    assert not cal.is_workday(date(2027, 2, 11))  # override beats the package's guess
+    assert not cal.is_workday(date(2027, 2, 21))  # ordinary Sunday
+    assert cal.add_workdays(date(2027, 2, 19), 1) == saturday
+    assert cal.add_workdays(date(2027, 2, 4), 1) == date(2027, 2, 12)
+    assert calls == [2027]  # the package was still asked about the other days: warned
+
+
+def test_missing_year_notice_says_what_to_do():
+    text = missing_year_notice(2027)
+    assert "2027年" in text and "calendar_overrides" in text and "调休" in text
+    assert "holidays" in text
 
 
 def test_missing_year_is_per_instance():
@@ -200,7 +245,7 @@ def test_missing_year_default_logs_one_warning(caplog):
             cal.is_workday(date(2027, 3, day))
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
-    assert "2027" in warnings[0].getMessage()
+    assert "2027" in warnings[0].getMessage() and "holidays" in warnings[0].getMessage()
 
 
 def test_broken_callback_does_not_crash(caplog):
