@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.config import Config
+from bot.metrics import Metrics
 from bot.models import MetaEntry
 
 CALLBACK_SECRET_KEY = "callback_secret"
@@ -29,6 +30,7 @@ class Duban:
     engine: Engine
     sessions: sessionmaker[Session]
     out_dir: Path
+    metrics: Metrics = field(default_factory=Metrics)
     _secret: Optional[bytes] = field(default=None, repr=False)
 
     def session(self) -> Session:

@@ -353,6 +353,7 @@ class ReminderRunner:
                     logger.warning("push %s to %s:%s failed: %s", job.row_id, job.channel, job.chat_id, error)
                 done_at = self.app.clock.now()
                 outcome = await asyncio.to_thread(self._finish, token, job, max(done_at, now), error)
+                self.app.metrics.send_finished(job.channel, outcome, error)
                 {"sent": report.sent, "retry": report.retried, "failed": report.failed}.get(
                     outcome, report.skipped).append(job.row_id)
 
