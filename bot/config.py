@@ -187,6 +187,21 @@ class RetentionConfig(Section):
     failed_outbox_days: int = Field(180, ge=1)
 
 
+class SendingConfig(Section):
+    """Send rate limits shared by every instance on one PostgreSQL (token buckets in the
+    database, bot.services.send_limits), on top of each channel's own per-process limiter.
+    Channels: telegram, wecom, wecom_robot. A channel not listed (or 0) is not limited here."""
+
+    #: off: each process only keeps its own limits (one instance, or SQLite)
+    shared_limits: bool = True
+    #: pushes a second per channel, over all instances (smooth: no bursts)
+    per_second: dict[str, float] = {"telegram": 25, "wecom": 10, "wecom_robot": 1}
+    #: pushes a minute to one chat (a person, a group, a group robot), over all instances
+    per_chat_per_minute: dict[str, float] = {"telegram": 20, "wecom": 30, "wecom_robot": 20}
+    #: how many pushes to one chat may go at once before the per-minute pace applies
+    chat_burst: int = Field(3, ge=1)
+
+
 class Config(Section):
     office: str = "雕庄街道"
     #: the office's time zone is fixed (bot.clock.OFFICE_TZ, imported at module level by the
@@ -204,6 +219,7 @@ class Config(Section):
     backup: BackupConfig = BackupConfig()
     health: HealthConfig = HealthConfig()
     retention: RetentionConfig = RetentionConfig()
+    sending: SendingConfig = SendingConfig()
 
     #: where the file was read from; relative paths in it are taken from the project root
     source_path: Optional[str] = None

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.orm import aliased
 
 from bot.app import Duban
 from bot.buttons import push_buttons
@@ -38,6 +39,7 @@ from bot.messages import OutFile, Reply
 from bot.models import ChatIdentity, OutboxMessage, Person, Team
 from bot.notify import DeliveryError, NotifierRouter
 from bot.services import charts, digests, outbox_store, reminder_rules
+from jobs.limits import shared_limits_for
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,24 @@ class _Job:
     person_name: str
 
 
+def chat_not_busy(now: datetime):
+    """Claim condition keeping one person's pushes in order across instances: none of their
+    rows may be held (an active lease) by another worker right now."""
+    other = aliased(OutboxMessage)
+    return ~exists().where(other.person_id == OutboxMessage.person_id, other.id != OutboxMessage.id,
+                           other.status == reminder_rules.PENDING, other.claimed_until.is_not(None),
+                           other.claimed_until >= now)
+
+
+def by_chat(jobs: list[_Job]) -> list[list[_Job]]:
+    """Jobs grouped by chat, each group in claim order: chats go in parallel, one chat's
+    pushes one after another (they arrive in order)."""
+    groups: dict[tuple[str, str], list[_Job]] = {}
+    for job in jobs:
+        groups.setdefault((job.channel, job.chat_id), []).append(job)
+    return list(groups.values())
+
+
 class ReminderRunner:
     """Tick (decide and record) and deliver (claim, send, mark), reading the app's clock."""
 
@@ -86,6 +106,7 @@ class ReminderRunner:
         self._batches = itertools.count(1)
         self.missing_years: set[int] = set()
         self.calendar = reminder_rules.make_calendar(app.config, on_missing_year=self.missing_years.add)
+        self.limits = shared_limits_for(app)  # several instances: send limits in the database
 
     @property
     def rc(self):
@@ -138,7 +159,8 @@ class ReminderRunner:
         free = or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now)
         with self.app.sessions.begin() as session:
             candidates = (select(OutboxMessage.id)
-                          .where(OutboxMessage.status == reminder_rules.PENDING, OutboxMessage.next_attempt_at <= now, free)
+                          .where(OutboxMessage.status == reminder_rules.PENDING, OutboxMessage.next_attempt_at <= now, free,
+                                 chat_not_busy(now))
                           .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
             if session.get_bind().dialect.name == "postgresql":
                 candidates = candidates.with_for_update(skip_locked=True)
@@ -344,6 +366,8 @@ class ReminderRunner:
             async with gate:
                 error: Optional[BaseException] = None
                 try:
+                    if self.limits is not None:
+                        await self.limits.acquire(job.channel, job.chat_id)
                     await self.notifiers.send(job.channel, job.chat_id, job.reply)
                 except DeliveryError as exc:
                     error = exc
@@ -357,7 +381,11 @@ class ReminderRunner:
                 {"sent": report.sent, "retry": report.retried, "failed": report.failed}.get(
                     outcome, report.skipped).append(job.row_id)
 
-        await asyncio.gather(*(one(job) for job in jobs))
+        async def in_order(group: list[_Job]) -> None:
+            for job in group:
+                await one(job)
+
+        await asyncio.gather(*(in_order(group) for group in by_chat(jobs)))
         return report
 
     async def deliver_all(self, now: Optional[datetime] = None, limit: int = 100) -> DeliveryReport:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, insert, select
 
-from bot.db import migration_lock
+from bot.db import head_revision, migration_lock
 from bot.models import InboundSeen, Task, TaskUpdate
 from bot.services.backup import (
     MANIFEST,
@@ -80,7 +80,7 @@ def test_restore_round_trip_database_and_photos(app, clock, tmp_path):
     archive = create_backup(app.config, app.engine, tmp_path / "backups", clock.now())
     manifest = read_manifest(archive)
     assert manifest["database"]["kind"] == app.engine.dialect.name
-    assert manifest["schema_revision"] == "0002"
+    assert manifest["schema_revision"] == head_revision()
     assert manifest["created_at"] == clock.now().isoformat()
     paths = {entry["path"] for entry in manifest["files"]}
     assert "photos/2025/site.jpg" in paths
