@@ -2,7 +2,7 @@
 
 matplotlib is imported lazily inside the functions (with the off-screen Agg canvas, no
 pyplot), so the bot starts fast and no display is needed. Chinese text needs a CJK font:
-``cjk_font()`` finds an installed one (``scripts/install-system-deps.sh`` installs WenQuanYi
+``cjk_font()`` finds an installed one (``make fonts`` installs WenQuanYi
 Micro Hei on Debian); without one the picture still renders, with a warning in the log.
 
 Images are 1080 px wide, the width of a phone screen.
@@ -67,7 +67,7 @@ def cjk_font() -> Optional[str]:
         family = installed()
     if family is None:
         logger.warning("no CJK font found: Chinese text in charts will show as boxes; "
-                       "run scripts/install-system-deps.sh")
+                       "run: make fonts")
     _font_cache["family"] = family
     return family
 

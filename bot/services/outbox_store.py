@@ -16,6 +16,7 @@ from bot.models import (
 )
 from bot.services.digests import fill_content
 from bot.services.reminder_rules import LAST_TICK_KEY, PENDING, Due
+from bot.workdays import missing_year_notice
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +85,7 @@ def warn_admins(session: Session, now: datetime, key: str, text: str) -> int:
 def warn_missing_years(session: Session, now: datetime, years: Iterable[int]) -> int:
     count = 0
     for year in sorted(set(years)):
-        count += warn_admins(session, now, f"calendar-missing:{year}",
-                             f"⚠️ 日历提醒:节假日数据没有{year}年,暂按周一至周五算工作日。"
-                             f"\n请升级 chinesecalendar,或在 config.yaml 的 reminders.calendar_overrides 里补上{year}年的节假日和调休。")
+        count += warn_admins(session, now, f"calendar-missing:{year}", missing_year_notice(year))
     return count
 
 
