@@ -55,6 +55,22 @@ def test_healthz_503_on_an_outbox_backlog(sqlite_app, clock):
     assert "outbox: a pending message has been due for 120 min (limit 30 min)" in body
 
 
+def test_a_catch_up_just_recorded_is_not_a_backlog(sqlite_app, clock):
+    """At start-up the tick records occasions missed while down (due hours ago); they are
+    only a backlog once they have waited the limit since being recorded."""
+    app = sqlite_app
+    tick_at(app, clock.now())
+    with app.sessions.begin() as session:
+        outbox_store.push(session, clock.now() - timedelta(minutes=5), "caught-up:1", "admin", 1, "补发",
+                          due_at=clock.now() - timedelta(hours=2))
+    status, body = asyncio.run(get(app, "/healthz"))
+    assert status == 200, body
+    clock.advance(timedelta(minutes=26))
+    tick_at(app, clock.now())
+    status, body = asyncio.run(get(app, "/healthz"))
+    assert status == 503 and "outbox: a pending message has been due for 146 min" in body
+
+
 def down_app(tmp_path, clock, url: str) -> Duban:
     config = make_config(url, tmp_path, health={"db_timeout_seconds": 1.0})
     engine = make_engine(url)

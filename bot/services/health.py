@@ -6,7 +6,8 @@ Three checks, each with a plain reason when it fails:
 * the reminder tick (``outbox_store.last_tick``, shared by all instances) is at most
   ``health.tick_stale_factor`` × ``reminders.tick_seconds`` old (skipped when reminders are off);
 * no pending outbox row has been due for longer than ``health.outbox_max_age_minutes``
-  (rows waiting for quiet hours or a retry are not due yet, so they do not count).
+  (rows waiting for quiet hours or a retry are not due yet, so they do not count; nor do rows
+  recorded less than that long ago, e.g. the catch-up at start-up of occasions missed while down).
 
 Also the cheap numbers ``/metrics`` reads at scrape time (outbox counts by kind and status).
 """
@@ -45,12 +46,15 @@ class Health:
                 "oldest_pending_due": self.oldest_due.isoformat() if self.oldest_due else None}
 
 
-def _probe(sessions: sessionmaker[Session]) -> tuple[Optional[datetime], Optional[datetime]]:
+def _probe(sessions: sessionmaker[Session], recorded_before: datetime) -> tuple[Optional[datetime], Optional[datetime]]:
+    """The last tick, and the oldest due time of pending rows recorded before
+    ``recorded_before`` (a catch-up at start records rows due hours ago: not a backlog yet)."""
     with sessions() as session:
         session.execute(text("SELECT 1"))
         tick = last_tick(session)
         oldest = session.scalar(select(func.min(OutboxMessage.next_attempt_at))
-                                .where(OutboxMessage.status == OutboxStatus.PENDING))
+                                .where(OutboxMessage.status == OutboxStatus.PENDING,
+                                       OutboxMessage.created_at <= recorded_before))
         return tick, oldest
 
 
@@ -58,7 +62,8 @@ def check_health(sessions: sessionmaker[Session], config: Config, now: datetime)
     """Run the checks (blocking; at most about ``db_timeout_seconds``)."""
     health = Health()
     hc = config.health
-    future = _POOL.submit(_probe, sessions)
+    backlog = timedelta(minutes=hc.outbox_max_age_minutes)
+    future = _POOL.submit(_probe, sessions, now - backlog)
     try:
         tick, oldest = future.result(timeout=hc.db_timeout_seconds)
     except concurrent.futures.TimeoutError:
@@ -78,7 +83,7 @@ def check_health(sessions: sessionmaker[Session], config: Config, now: datetime)
                         f"(limit {int(limit.total_seconds())}s)")
     if oldest is not None:
         age = now - oldest
-        if age > timedelta(minutes=hc.outbox_max_age_minutes):
+        if age > backlog:
             health.fail(f"outbox: a pending message has been due for {int(age.total_seconds() // 60)} min "
                         f"(limit {hc.outbox_max_age_minutes:g} min)")
     return health
