@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-PARTS = ["bench.core_bench", "bench.telegram_bench", "bench.reminders_bench", "bench.ledger_bench"]
+PARTS = ["bench.core_bench", "bench.nlu_bench", "bench.telegram_bench", "bench.reminders_bench", "bench.ledger_bench"]
 
 
 def main() -> int:

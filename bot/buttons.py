@@ -28,6 +28,8 @@ class Cb(StrEnum):
     SNOOZE = "sz"         # snooze a pushed reminder: outbox id, 1h | am
     EXTEND = "ex"         # ask for an extension: task id, milestone id (0 = the task)
     DECIDE = "ea"         # decide an extension request: request id, y | n
+    PROPOSE = "pp"        # a proposed update in words: dialogue id, ok | edit | no | pick, task id
+    DROP = "dd"           # a command typed inside a dialogue: dialogue id, y (drop the draft) | n
 
 
 class PushAction(StrEnum):

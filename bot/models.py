@@ -392,6 +392,21 @@ class Conversation(Base):
     updated_at: Mapped[datetime]
 
 
+class ChatMemory(Base):
+    """What a chat talked about last (handlers.understand): the last list and page, the last
+    topic and when, the labels of the last buttons. One row per chat and person."""
+
+    __tablename__ = "chat_memory"
+    __table_args__ = (UniqueConstraint("channel", "chat_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime]
+
+
 class InboundSeen(Base):
     """Incoming messages already handled (Telegram update_id, WeCom MsgId)."""
 

@@ -54,3 +54,5 @@ def setup_logging(config: LoggingConfig | None = None, verbose: bool = False) ->
     root.setLevel(level)
     for noisy in NOISY:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # WenQuanYi has no bold face; matplotlib says so on every bold title: not worth a line
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)

@@ -2,19 +2,21 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Optional
 
 from bot.messages import GROUP, Reply
 from bot.models import Indicator, Task
+from bot.numerals import parse_progress, strip_span
 from bot.services import indicators as indicator_service
 from bot.services import people as people_service
 from bot.services import task_lists
 from bot.services import tasks as task_service
 from bot.services.errors import InvalidInput, NotFound
-from bot.services.lookup import KIND_INDICATOR, NAMES
+from bot.services.lookup import KIND_INDICATOR, KIND_TASK, NAMES
 from bot.services.people import role_label
 from bot.services.text import nfkc
-from handlers import flows, render
+from handlers import flows, nlu_text, proposals, render
 from handlers.context import Ctx
 
 SOURCE_WORDS = ("出处", "来源", "原文")
@@ -61,7 +63,7 @@ def cmd_query(ctx: Ctx, args: str) -> list[Reply] | Reply:
         return task_reply(ctx, task_service.get_task_for_card(ctx.session, id_))
     if match.candidates and match.how == "ambiguous":
         buttons = [[candidate_button(ctx, ref)] for ref in match.candidates]
-        return Reply(f"“{args.strip()}”可能是:", buttons=buttons)
+        return Reply(f"“{args.strip()}”可能是下面几个,是哪个?", buttons=buttons)
     reply = f"没找到“{args.strip()}”。"
     if match.candidates:
         return Reply(reply + "发 /kpi 看全部指标,/tasks 看全部事项。相近的有:",
@@ -128,6 +130,10 @@ def list_reply(ctx: Ctx, which: str, arg: Optional[str], page: int = 1, edit: bo
             day, count = upcoming
             days = (day - ctx.now.date()).days
             text += f"\n最近的时间节点:{day.isoformat()}({count}项,{days}天后)。发 /due {days} 查看。"
+    ctx.remember(list={"which": which, "arg": arg, "page": result.page, "pages": result.pages,
+                       "total": result.total, "title": result.title,
+                       "ids": [t.id for t, _ in result.rows]},
+                 topic={"kind": "list", "which": which, "arg": arg, "at": ctx.now.isoformat()})
     buttons = []
     if ctx.msg.buttons_supported:
         buttons = [[ctx.button(f"{light.icon}{t.name[:12]}", "t", t.id)] for t, light in result.rows]
@@ -180,42 +186,94 @@ def cmd_task(ctx: Ctx, args: str) -> Reply:
     return task_reply(ctx, task_service.find_task(ctx.session, args, for_card=True))
 
 
-_UPDATE = re.compile(r"^(?P<task>.+?)\s*(?P<pct>[-+]?\d+(?:\.\d+)?)\s*%\s*(?P<note>.*)$", re.S)
 _MILESTONE = re.compile(r"(?:^|\s)节点[::=](?P<name>\S+)")
+_PERCENT_WORD = re.compile(r"\S*[%％]\S*")
+_FIGURE_START = re.compile(r"[\d%]|百分|[一二两三四五六七八九十]+成|[一二三四五六七八九十]+%|[一二三四五六七八九]?十[一二三四五六七八九]?|"
+                           r"一半|已?完成|完工|竣工|节点[::]")
 
 
-def parse_update(ctx: Ctx, args: str) -> tuple[Task, Optional[float], Optional[str]]:
-    text = nfkc(args).strip()
-    match = _UPDATE.match(text)
-    if match:
-        task = task_service.find_task(ctx.session, match.group("task"))
-        return task, float(match.group("pct")), match.group("note").strip() or None
+@dataclass
+class UpdateTarget:
+    """What /update names: one clear task, or candidates to confirm (typo, part of a name,
+    extra words), and the rest of the text (figure and note)."""
+
+    task: Optional[Task]
+    rest: str
+    candidates: list[int]
+    written: str = ""
+
+
+def update_target(ctx: Ctx, text: str) -> UpdateTarget:
+    """A task is clear only when its name, an alias or its pinyin is written exactly; any
+    other match (fuzzy, a part of a name, a name with extra words) is a candidate to confirm."""
     tokens = text.split()
-    numbers = [i for i, token in enumerate(tokens) if i and re.fullmatch(r"[-+]?\d+(?:\.\d+)?", token)]
-    if any(i and "%" in token for i, token in enumerate(tokens)):
-        raise InvalidInput("进度要写成数字加%,例如:65%。")
-    if numbers:  # "纳图电气 65 主体厂房封顶": the progress is the first bare number
-        task = task_service.find_task(ctx.session, " ".join(tokens[: numbers[0]]))
-        return task, float(tokens[numbers[0]]), " ".join(tokens[numbers[0] + 1:]) or None
-    # no progress given: the task is the shortest leading words that name one, the rest is the note
-    for cut in range(1, len(tokens) + 1):
+    index = NAMES.get(ctx.session)
+    for cut in range(min(len(tokens), 4), 0, -1):
         name = " ".join(tokens[:cut])
-        try:
-            task = task_service.find_task(ctx.session, name)
-        except NotFound:
-            if cut == len(tokens):
-                raise
-            continue
-        rest = tokens[cut:]
-        return task, None, " ".join(rest) or None
-    raise InvalidInput("请写事项名称,例如:/update 纳图电气 65% 主体厂房封顶")
+        ref = nlu_text.exact_task(index, name)
+        if ref is not None:
+            return UpdateTarget(ctx.session.get(Task, ref[1]), " ".join(tokens[cut:]), [])
+    found = [m for m in nlu_text.mentions(index, text, nlu_text.TASKS)]
+    if found and found[0].start == 0:
+        refs = nlu_text.distinct_refs(found)
+        head = text[: found[0].end]
+        after = text[found[0].end:]
+        chunk = re.match(r"\S*", after).group(0)  # 纳图电气项目二期: words glued to the name
+        glued = re.match(r"\S+", chunk) if chunk and not _FIGURE_START.match(chunk) else None
+        if len(refs) == 1 and not glued:
+            return UpdateTarget(ctx.session.get(Task, refs[0][1]), after.strip(), [])
+        written = head + (glued.group(0) if glued else "")
+        return UpdateTarget(None, text[len(written):].strip(), [refs[0][1]], written)
+    first = tokens[0] if tokens else ""
+    head = re.split(r"[\d%]", first, maxsplit=1)[0] or first
+    match = NAMES.find(ctx.session, head, kinds={KIND_TASK})
+    rest = text[len(head):].strip()
+    if match.best:
+        return UpdateTarget(None, rest, [match.best[1]], head)
+    if match.candidates and match.how == "ambiguous":
+        return UpdateTarget(None, rest, [ref[1] for ref in match.candidates], head)
+    names = [NAMES.name_of(ctx.session, ref) for ref in match.candidates]
+    if names:
+        raise NotFound(f"没有找到事项“{head}”。相近的有:", names[:3])
+    raise NotFound(f"没有找到事项“{head}”。发 /tasks 看全部事项。")
+
+
+def _has_figure(name: str) -> bool:
+    return bool(re.search(r"\d\s*%|%", name))
+
+
+def parse_figure(task_names: list[str], rest: str) -> tuple[Optional[float], Optional[str]]:
+    """The progress (one clear number 0–100, or none) and the note; anything unclear is
+    refused with a question and records nothing."""
+    parsed = parse_progress(rest, mask=task_names)
+    if not parsed.ok:
+        if parsed.reason == "out_of_range":
+            raise InvalidInput("进度要在 0% 到 100% 之间,例如:65%。")
+        if parsed.reason != "none":
+            raise InvalidInput(parsed.ask + " 什么也没记录。")
+        if _PERCENT_WORD.search(rest) and not _MILESTONE.search(rest):
+            raise InvalidInput("进度要写成数字加%,例如:65%。")
+        return None, rest.strip() or None
+    note = strip_span(rest, parsed.span)
+    return float(parsed.value), note or None
 
 
 def cmd_update(ctx: Ctx, args: str) -> Reply:
     """/update 事项 65% 进展说明 — 报进展;只发“报进展”则一步步引导"""
     if not args.strip():
         return flows.start_guided(ctx)
-    task, progress, note = parse_update(ctx, args)
+    target = update_target(ctx, nfkc(args).strip())
+    if target.task is None:
+        tasks = [ctx.session.get(Task, i) for i in target.candidates]
+        progress, note = parse_figure([n for t in tasks for n in (t.name, *t.aliases)], target.rest)
+        draft = {"progress": progress, "note": note}
+        if len(tasks) == 1:
+            asked = f"没有事项叫“{target.written}”。是“{tasks[0].name}”吗?什么也还没记录。"
+        else:
+            asked = f"“{target.written}”对应{len(tasks)}个事项,是哪个?什么也还没记录。"
+        return proposals.propose(ctx, None, draft, target.candidates, asked)
+    task = target.task
+    progress, note = parse_figure([task.name, *task.aliases], target.rest)
     milestone = None
     if note:
         found = _MILESTONE.search(note)
@@ -226,8 +284,10 @@ def cmd_update(ctx: Ctx, args: str) -> Reply:
                 raise InvalidInput(f"“{task.name}”没有节点“{found.group('name')}”。已有节点:{names}")
             note = (note[: found.start()] + note[found.end():]).strip() or None
     photo = next((a for a in ctx.msg.attachments if a.kind == "photo"), None)  # a photo's caption
+    note, problems, next_steps = nlu_text.split_note(note) if note else (None, None, None)
     return flows.submit_update(ctx, task, progress, note, milestone_id=milestone.id if milestone else None,
-                               photo={"file_id": photo.file_id, "local_path": photo.local_path} if photo else None)
+                               photo={"file_id": photo.file_id, "local_path": photo.local_path} if photo else None,
+                               problems=problems, next_steps=next_steps)
 
 
 def cmd_cancel(ctx: Ctx, args: str) -> Reply:

@@ -5,14 +5,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.app import Duban
 from bot.messages import Button, Incoming
-from bot.models import Conversation, Person
+from bot.models import ChatMemory, Conversation, Person
 
 _UNKNOWN = object()
+# built once (see bot.services.tasks on why): every free-text message reads the chat's memory
+_MEMORY = select(ChatMemory).where(ChatMemory.channel == bindparam("channel"),
+                                   ChatMemory.chat_id == bindparam("chat_id"),
+                                   ChatMemory.person_id == bindparam("person_id"))
 
 
 @dataclass
@@ -23,9 +27,13 @@ class Ctx:
     msg: Incoming
     person: Optional[Person]
     _conversation: object = field(default=None, repr=False)
+    _memory: object = field(default=None, repr=False)
+    #: what handlers.understand made of the message (for tests and the corpus report)
+    last_understanding: object = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._conversation = _UNKNOWN
+        self._memory = _UNKNOWN
 
     def known_conversation(self, conv: Optional[Conversation]) -> None:
         """The dialogue was read already (with the person, see people.identify_in_chat)."""
@@ -65,3 +73,37 @@ class Ctx:
             self.session.delete(conv)
             self.session.flush()
         self._conversation = None
+
+    # -- what this chat talked about last (handlers.understand): one small row per chat
+    def _memory_row(self) -> Optional[ChatMemory]:
+        if self.person is None:
+            return None
+        if self._memory is _UNKNOWN:
+            self._memory = self.session.scalar(_MEMORY, {"channel": self.msg.channel, "chat_id": self.msg.chat_id,
+                                                         "person_id": self.person.id})
+        return self._memory
+
+    def memory(self) -> dict[str, Any]:
+        row = self._memory_row()
+        return dict(row.data or {}) if row is not None else {}
+
+    def remember(self, **values: Any) -> None:
+        """Merge ``values`` into the chat's memory (None removes a key)."""
+        if self.person is None:
+            return
+        row = self._memory_row()
+        data = dict(row.data or {}) if row is not None else {}
+        for key, value in values.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
+        if row is not None and data == row.data:
+            return  # nothing new: no write
+        if row is None:
+            row = ChatMemory(channel=self.msg.channel, chat_id=self.msg.chat_id,
+                             person_id=self.person.id, data=data, updated_at=self.now)
+            self.session.add(row)
+            self._memory = row
+        else:
+            row.data, row.updated_at = data, self.now

@@ -16,14 +16,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.app import Duban
+from bot.buttons import Cb
 from bot.messages import GROUP, Incoming, Reply
 from bot.models import InboundSeen
 from bot.permissions import Action, allowed, refusal
 from bot.services.errors import NotFound, PermissionDenied, ServiceError
 from bot.services.people import group_team, identify_in_chat
 from bot.services.text import nfkc
+from handlers import understand
 from handlers.context import Ctx
-from handlers.dialogues import continue_dialogue
+from handlers.dialogues import DIALOGUES, continue_dialogue, describe
 from handlers.registry import (
     ATTACHMENTS,
     CALLBACKS,
@@ -57,6 +59,8 @@ def handle(app: Duban, msg: Incoming) -> list[Reply]:
             replies = _route(ctx)
             if replies and not msg.buttons_supported:
                 replies = _number_choices(ctx, replies)
+            elif ctx.person is not None:
+                _remember_buttons(ctx, replies)
             return replies
     except _AlreadySeen:
         outcome = "duplicate"
@@ -135,8 +139,14 @@ def _route(ctx: Ctx) -> list[Reply]:
             return _as_list(entry.func(ctx, command[1]))
         return [Reply(UNBOUND_REPLY)]
 
+    if not msg.callback_data and text and command is None:
+        typed = ctx.memory().get("buttons", {}).get(text)
+        if typed:  # a button's label typed instead of pressed acts as the button
+            msg.callback_data = typed
     if msg.callback_data:
         parts = ctx.app.verify(msg.callback_data)
+        if parts and parts[0] == Cb.DROP:
+            return _drop_answer(ctx, parts[1:])
         if not parts or parts[0] not in CALLBACKS:
             return [Reply(EXPIRED_REPLY, notice="已过期")]
         func, action = CALLBACKS[parts[0]]
@@ -151,11 +161,23 @@ def _route(ctx: Ctx) -> list[Reply]:
             if 0 <= index < len(choice):
                 msg.callback_data = choice[index]
                 return _route(ctx)
+        pending = (conv.data or {}).get("pending_command")
+        if pending:
+            return _drop_answer(ctx, [str(conv.id), "y" if text.lower() in YES_WORDS else "n"])
+        side = understand.side_request(ctx, text) if conv.flow in DIALOGUES else None
+        if side is not None:  # a reminder or snooze phrase typed inside a dialogue
+            return [side]
         handled = continue_dialogue(ctx, conv, text)
         if handled is not None:
             return _as_list(handled)
     elif conv is not None and command is not None and command[0] != "cancel":
-        ctx.end_conversation()  # a new command leaves the unfinished dialogue
+        if conv.flow in DIALOGUES:  # a draft in progress: ask before dropping it
+            conv.data = {**(conv.data or {}), "pending_command": text}
+            ctx.session.flush()
+            return [Reply(f"你还有一份没完成的{describe(conv)}。放弃它,执行“{text[:20]}”吗?",
+                          buttons=[[ctx.button("放弃并执行", Cb.DROP, conv.id, "y"),
+                                    ctx.button("继续填写", Cb.DROP, conv.id, "n")]])]
+        ctx.end_conversation()  # numbered choices: nothing to lose
 
     if command is None and msg.attachments:
         for attachment in msg.attachments:
@@ -174,7 +196,36 @@ def _route(ctx: Ctx) -> list[Reply]:
         if msg.attachments:
             return [Reply("收到附件。报进展时可附现场照片:先发“报进展”,按提示操作。")]
         return [Reply("请发文字,例如:财政收入多少、纳图电气进展。发 /help 看全部用法。")]
+    understood = understand.answer(ctx, text)
+    if understood is not None:
+        return _as_list(understood)
     return _as_list(COMMANDS["q"].func(ctx, text))
+
+
+YES_WORDS = {"是", "是的", "好", "好的", "确定", "放弃", "放弃并执行", "y", "yes", "ok"}
+
+
+def _drop_answer(ctx: Ctx, parts: list[str]) -> list[Reply]:
+    """The answer to "放弃草稿,执行新命令?": yes runs the command typed, no keeps the draft."""
+    conv = ctx.conversation()
+    if conv is None or not parts or parts[0] != str(conv.id) or not (conv.data or {}).get("pending_command"):
+        return [Reply(EXPIRED_REPLY, notice="已过期")]
+    data = dict(conv.data)
+    pending = data.pop("pending_command")
+    if len(parts) > 1 and parts[1] == "y":
+        ctx.end_conversation()
+        ctx.msg.text, ctx.msg.callback_data = pending, None
+        return _route(ctx)
+    conv.data = data
+    ctx.session.flush()
+    return [Reply(f"好,继续{describe(conv)}。请接着发。")]
+
+
+def _remember_buttons(ctx: Ctx, replies: list[Reply]) -> None:
+    """Labels of the buttons just sent -> their data, so typing a label acts as pressing it."""
+    labels = {button.label: button.data for reply in replies for row in reply.buttons for button in row}
+    if labels or ctx.memory().get("buttons"):
+        ctx.remember(buttons=labels or None)
 
 
 def _require(ctx: Ctx, action: Action) -> None:

@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 from bot.messages import Reply
 from bot.models import Conversation
-from handlers import flows, reminders
+from handlers import flows, proposals, reminders
 from handlers.context import Ctx
 
 Step = Callable[[Ctx, Conversation, str], Optional[Reply]]
@@ -20,7 +20,14 @@ DIALOGUES: dict[str, Step] = {
     "guided": flows.continue_guided,      # 报进展: task → progress → note/photo → confirm
     "confirm": flows.continue_confirm,    # /update with a lower progress: 确定 or 取消
     "extend": reminders.continue_extend,  # 申请延期: task → new date → reason
+    "propose": proposals.continue_propose,  # a report in words: 确定 / 改一下 / 取消
 }
+
+NAMES = {"guided": "进展填报", "confirm": "进展确认", "extend": "延期申请", "propose": "进展草稿"}
+
+
+def describe(conv: Conversation) -> str:
+    return NAMES.get(conv.flow, "操作")
 
 
 def continue_dialogue(ctx: Ctx, conv: Conversation, text: str) -> Optional[Reply]:

@@ -28,7 +28,8 @@ CANCELLED = "已取消,什么也没改。"
 
 def submit_update(ctx: Ctx, task: Task, progress: Optional[float], note: Optional[str],
                   milestone_id: Optional[int] = None, photo: Optional[dict] = None,
-                  confirmed: bool = False) -> Reply:
+                  confirmed: bool = False, problems: Optional[str] = None,
+                  next_steps: Optional[str] = None) -> Reply:
     """Log the update, or ask to confirm a lower progress (kept in a ``confirm`` dialogue)."""
     milestone = ctx.session.get(Milestone, milestone_id) if milestone_id else None
     photo = photo or {}
@@ -37,7 +38,8 @@ def submit_update(ctx: Ctx, task: Task, progress: Optional[float], note: Optiona
             ctx.session, ctx.now, ctx.person, task, ctx.app.config.lights, progress=progress,
             note=note, milestone=milestone, photo_file_id=photo.get("file_id"),
             photo_path=photo.get("local_path"), channel=ctx.msg.channel,
-            source_ref=ctx.msg.message_ref, confirm_lower=confirmed)
+            source_ref=ctx.msg.message_ref, confirm_lower=confirmed, problems=problems,
+            next_steps=next_steps)
     except NeedsConfirmation as question:
         data = {"task_id": task.id, "progress": progress, "note": note,
                 "milestone_id": milestone_id, "photo": photo}

@@ -26,6 +26,7 @@ from bot.permissions import Action, allowed
 from handlers import commands as c
 from handlers import flows as f
 from handlers import ledgers as lg
+from handlers import proposals as pp
 from handlers import reminders as r
 from handlers.context import Ctx
 
@@ -46,10 +47,13 @@ class Command:
 
 
 def cmd_help(ctx: Ctx, args: str) -> Reply:
+    """The commands this person may use (by role), each with its usage and Chinese word."""
     lines = ["督办助手用法:"]
     for entry in COMMANDS.values():
-        if entry.hidden or (entry.action is Action.ADMIN and not allowed(ctx.person, Action.ADMIN)):
+        if entry.hidden or not allowed(ctx.person, entry.action):
             continue
+        if ctx.person is not None and entry.action is Action.ANYONE and entry.name != "help":
+            continue  # /start is for people not bound yet
         words = f"(也可说“{entry.words[0]}”)" if entry.words else ""
         lines.append(f"{entry.help_line()}{words}")
     lines.append("直接发名称也行:财政收入多少、社零、纳图电气进展")
@@ -114,6 +118,7 @@ CALLBACKS: dict[str, tuple[Callable, Action]] = {
     Cb.SNOOZE: (r.cb_snooze, Action.READ),
     Cb.EXTEND: (r.cb_extend, Action.REPORT),
     Cb.DECIDE: (r.cb_decide, Action.DECIDE_EXTENSION),
+    Cb.PROPOSE: (pp.cb_propose, Action.REPORT),
 }
 
 

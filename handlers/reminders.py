@@ -69,6 +69,24 @@ def _ask_date(ctx: Ctx, task: Task, milestone: Optional[Milestone]) -> Reply:
                  "1.15、下周五。(发“取消”退出)")
 
 
+def start_extension(ctx: Ctx, task: Task, new_iso: Optional[str]) -> Reply:
+    """申请延期 from a sentence (handlers.understand): with the new date already given, go
+    straight to the reason; a date not later than today or the old deadline is asked again."""
+    reply = _ask_date(ctx, task, None)
+    if not new_iso:
+        return reply
+    new = date.fromisoformat(new_iso)
+    old = task.deadline
+    if new <= ctx.now.date() or (old is not None and new <= old):
+        return Reply(f"申请延期:📌 {task.name}\n新日期({new:%Y-%m-%d})要晚于今天和原截止日期"
+                     f"({reminder_rules.fmt_day(old) if old else '未定'})。请发新的日期,或发“取消”。")
+    conv = ctx.conversation()
+    data = {**(conv.data or {}), "new_deadline": new.isoformat()}
+    ctx.start_conversation(FLOW, "reason", data)
+    return Reply(f"申请延期:📌 {task.name}\n新日期:{new:%Y-%m-%d}({new.year}年{new.month}月{new.day}日)。\n"
+                 "请写一句延期理由。(发“取消”退出)")
+
+
 def cmd_extend(ctx: Ctx, args: str) -> Reply:
     """/extend 事项名 — 申请延期(写新日期和理由,专班负责人审批)"""
     if not args.strip():

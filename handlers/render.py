@@ -99,7 +99,10 @@ def task_page(page: TaskPage, today: date, empty: Optional[str] = None) -> str:
 def update_receipt(task: Task, update: TaskUpdate, now: datetime, completed: bool) -> str:
     """The short answer to a progress report: what was logged, by whom, when, and the light."""
     today = now.date()
-    lines = [f"✅ 已记录:{task.name} {progress_text(task)}"]
+    if update.progress is not None:
+        lines = [f"✅ 已记录:{task.name} {progress_text(task)}"]
+    else:  # a note-only update shows no figure: it would read as the progress just reported
+        lines = [f"✅ 已记录:{task.name} 进展说明(未改进度)"]
     who = f"{update.author.name if update.author else '系统'} · {when(update.created_at, today)}"
     if update.milestone is not None:
         who += f" · 完成节点“{update.milestone.name}”"
@@ -108,6 +111,10 @@ def update_receipt(task: Task, update: TaskUpdate, now: datetime, completed: boo
     if update.photo_path or update.photo_file_id:
         who += " 📷"
     lines.append(who)
+    if update.problems:
+        lines.append(f"问题:{clip(update.problems, 40)}")
+    if update.next_steps:
+        lines.append(f"下一步:{clip(update.next_steps, 40)}")
     if completed:
         lines.append("进度100%,事项已标记完成(销号)。")
     else:

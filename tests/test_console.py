@@ -41,5 +41,6 @@ def test_demo_does_not_touch_the_real_database(tmp_path):
 
 def test_help_lists_commands():
     out = console("--demo", stdin="/help\n")
-    for word in ("/kpi", "/tasks", "/update", "/due", "/start"):
+    for word in ("/kpi", "/tasks", "/update", "/due", "/invite"):
         assert word in out
+    assert "/start" not in out  # the demo person is bound already

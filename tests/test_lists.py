@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from bot.clock import parse_now
 from bot.models import Task
+from tests.conftest import Chat
 
 
 def test_nothing_overdue_in_july_says_what_comes_next(chat_as):
@@ -72,3 +73,10 @@ def test_lists_follow_changes_made_after_they_were_shown(app, chat_as):
     assert leader.say("/tasks red").startswith("红灯事项(共1项)")
     chat_as("王干部").say("/update 纳图电气 60% 追上进度")
     assert leader.say("/tasks red") == "红灯事项:没有。"
+
+
+def test_help_shows_what_each_role_may_do(app):
+    leader = Chat(app, "陈主任").say("/help")
+    cadre = Chat(app, "王干部").say("/help")
+    assert "/update" not in leader and "/approve" in leader and "/invite" not in leader
+    assert "/update" in cadre and "/approve" not in cadre and "/start" not in cadre

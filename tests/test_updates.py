@@ -154,7 +154,7 @@ def test_guided_update_can_be_cancelled(app, chat_as):
     chat = chat_as("王干部")
     chat.press("纳图电气", chat.replies("报进展"))
     assert chat.say("取消") == "已取消,什么也没改。"
-    assert chat.say("70%").startswith("没找到")  # no longer in the dialogue: a plain query
+    assert chat.say("70%").startswith("是哪个事项")  # no longer in the dialogue: which task?
     assert counts(app)[0] == 0
 
 

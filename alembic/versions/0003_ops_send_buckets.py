@@ -1,7 +1,7 @@
 """Send buckets: rate limits shared by every instance on one PostgreSQL.
 
 Revision ID: 0003_ops
-Revises: 0002
+Revises: 0003_nlu
 Create Date: 2026-11-30 03:00:00
 """
 from typing import Sequence, Union
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0003_ops'
-down_revision: Union[str, None] = '0002'
+down_revision: Union[str, None] = '0003_nlu'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

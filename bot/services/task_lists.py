@@ -9,10 +9,12 @@ from typing import Optional
 from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from bot.clock import OFFICE_TZ
 from bot.db import TASKS_VERSION_KEY, meta_version
 from bot.models import (
     STATUS_ACTIVE,
     STATUS_DONE,
+    ExtensionRequest,
     Milestone,
     Person,
     Task,
@@ -20,6 +22,7 @@ from bot.models import (
 )
 from bot.services.errors import InvalidInput, NotFound
 from bot.services.lights import (
+    GREEN,
     RED,
     YELLOW,
     Light,
@@ -42,7 +45,15 @@ LIST_FILTERS = {
     "week": "本周内到期",
     "due": "临期事项",
     "done": "已完成事项",
+    "green": "绿灯事项",
+    "nextweek": "下周到期",
+    "unreported": "7天以上未报进展",
+    "behind": "落后序时进度",
+    "extension": "待审批的延期申请",
 }
+#: a scope after "+" narrows any filter: "red+mine", "overdue+team"
+SCOPE_TITLES = {"mine": "我的", "team": "本专班"}
+UNREPORTED_DAYS = 7
 
 
 @dataclass
@@ -71,20 +82,22 @@ def list_tasks(
 ) -> TaskPage:
     """Tasks for a list command, most urgent first, one page at a time."""
     today = now.date()
+    personal = which == "mine" or "+" in which
     cache_key = (str(session.get_bind().url), tasks_version(session), today, which, arg,
-                 person.id if which == "mine" and person else None, page, page_size)
+                 person.id if personal and person else None, page, page_size)
     # A hit means the same filter was checked and built before, and for these filters the
     # query and title depend only on the key. A team list still looks its team up, so a
     # renamed or removed team is seen at once (teams do not move tasks_version).
-    cached = _LIST_CACHE.get(cache_key) if which != "team" else None
+    uncached = which.startswith("extension")  # requests do not move tasks_version
+    cached = _LIST_CACHE.get(cache_key) if which != "team" and not uncached else None
     if cached is None:
         query, title = filter_tasks(session, now, person, which, arg, select(Task.id))
-        cached = _LIST_CACHE.get(cache_key)
+        cached = _LIST_CACHE.get(cache_key) if not uncached else None
     if cached is not None:
         title, total, page, ids = cached
         return TaskPage(title, _load_page(session, ids, today), total, page, page_size, which, arg)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    if which in ("overdue", RED, YELLOW, "week", "due"):
+    if which.partition("+")[0] in ("overdue", RED, YELLOW, "week", "due", "nextweek"):
         # one light or a date window: the earliest deadline is the most urgent (index order)
         order = (Task.deadline.asc(), Task.id)
     else:
@@ -128,6 +141,23 @@ def filter_tasks(
     the Excel ledger export; raises InvalidInput/NotFound for a bad filter."""
     today = now.date()
     query = select(Task) if query is None else query
+    which, _, scope = which.partition("+")
+    if scope:
+        if person is None or scope not in SCOPE_TITLES:
+            raise InvalidInput(f"不认识的范围“{scope}”。")
+        if scope == "team" and person.team_id is None:
+            raise InvalidInput("你不在任何专班,没有“本专班”的清单。")
+        query = query.where(Task.team_id == person.team_id) if scope == "team" else query.where(
+            or_(Task.owner_id == person.id, Task.team_id == person.team_id) if person.team_id is not None
+            else Task.owner_id == person.id)
+    query, title = _filter(session, today, person, which, arg, query)
+    if scope:
+        title = SCOPE_TITLES[scope] + title.removeprefix("我的")
+    return query, title
+
+
+def _filter(session: Session, today: date, person: Optional[Person], which: str, arg: Optional[str],
+            query: Select) -> tuple[Select, str]:
     title = LIST_FILTERS.get(which, "事项")
     if which == "mine":
         if person is None:
@@ -149,6 +179,22 @@ def filter_tasks(
         title = f"{days}天内到期" if which == "due" else title
     elif which == "done":
         query = query.where(Task.status == STATUS_DONE)
+    elif which == "green":
+        query = query.where(Task.status == STATUS_ACTIVE, light_sql(today) == GREEN)
+    elif which == "nextweek":
+        monday = today + timedelta(days=7 - today.weekday())
+        query = query.where(Task.status == STATUS_ACTIVE, Task.deadline >= monday,
+                            Task.deadline <= monday + timedelta(days=6))
+    elif which == "unreported":
+        since = datetime.combine(today - timedelta(days=UNREPORTED_DAYS), datetime.min.time())
+        query = query.where(Task.status == STATUS_ACTIVE,
+                            or_(Task.last_update_at.is_(None), Task.last_update_at < since.replace(
+                                tzinfo=OFFICE_TZ)))
+    elif which == "behind":
+        query = query.where(Task.status == STATUS_ACTIVE, Task.behind_yellow_on <= today)
+    elif which == "extension":
+        pending = select(ExtensionRequest.task_id).where(ExtensionRequest.status == "pending")
+        query = query.where(Task.id.in_(pending))
     elif which == "team":
         team = find_team(session, arg or "")
         if team is None:

@@ -99,6 +99,8 @@ def record_update(
     channel: Optional[str] = None,
     source_ref: Optional[str] = None,
     confirm_lower: bool = False,
+    problems: Optional[str] = None,
+    next_steps: Optional[str] = None,
 ) -> UpdateResult:
     """Log one progress report (append-only) and move the task's card and light.
 
@@ -113,7 +115,10 @@ def record_update(
         raise InvalidInput(f"进展说明太长({len(note)}字),请控制在1000字以内。")
     if progress is not None and not (0 <= progress <= 100) or progress is not None and math.isnan(progress):
         raise InvalidInput("进度要在 0% 到 100% 之间,例如:65%。")
-    if progress is None and note is None and milestone is None and photo_file_id is None:
+    problems = (problems or "").strip() or None
+    next_steps = (next_steps or "").strip() or None
+    if progress is None and note is None and milestone is None and photo_file_id is None \
+            and problems is None and next_steps is None:
         raise InvalidInput("请写上进度或进展说明,例如:/update 纳图电气 65% 主体厂房封顶")
     if task.status == STATUS_DONE and progress is not None and progress < 100 and not confirm_lower:
         raise NeedsConfirmation(
@@ -130,7 +135,8 @@ def record_update(
     values = dict(task_id=task.id, author_id=person.id, created_at=now, progress=progress,
                   previous_progress=task.progress, note=note,
                   milestone_id=milestone.id if milestone else None, photo_file_id=photo_file_id,
-                  photo_path=photo_path, channel=channel, source_ref=source_ref)
+                  photo_path=photo_path, channel=channel, source_ref=source_ref,
+                  problems=problems, next_steps=next_steps)
     # Written with one Core INSERT rather than as an ORM object: updates are append-only and
     # never read back in this transaction; this skips the ORM unit of work (see bench/).
     session.connection().execute(insert(TaskUpdate.__table__), [values])
@@ -141,6 +147,10 @@ def record_update(
         milestone.done_by_id = person.id
     if progress is not None:
         task.progress = progress
+    if problems is not None:
+        task.problems = problems
+    if next_steps is not None:
+        task.next_steps = next_steps
     completed = progress is not None and progress >= 100 and task.status != STATUS_DONE
     if completed:
         task.status = STATUS_DONE
