@@ -113,3 +113,20 @@ def test_cli_version_options_after_the_subcommand_and_exit_codes(tmp_path):
     missing = run_cli("restore", str(tmp_path / "nothing.tar.gz"), "--config", str(mine))
     assert missing.returncode == 1 and "nothing.tar.gz: 文件不存在" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_json_log_lines_when_configured(tmp_path):
+    import json
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN__")}
+    env.update({"DUBAN__DATABASE__URL": f"sqlite:///{tmp_path / 'j.sqlite3'}",
+                "DUBAN__DATA__OUT_DIR": str(tmp_path / "out"), "DUBAN__LOGGING__FORMAT": "json"})
+    result = run_cli("migrate", env=env)
+    assert result.returncode == 0
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    assert lines and lines[0]["level"] == "WARNING" and lines[0]["logger"] == "bot.db"
+    assert lines[0]["message"].startswith("migrating database from None to ")
+    env["DUBAN__LOGGING__FORMAT"] = "text"
+    text = run_cli("migrate", "-v", env=env)
+    assert text.returncode == 0 and "up to date" in text.stdout
