@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=10_000)
     args = parser.parse_args(argv)
     from bot.models import Indicator, Person
-    from bot.services import charts, ledger, reports
+    from bot.services import charts, ledger_export, ledger_import, reports
 
     folder = Path(tempfile.mkdtemp(prefix="duban-bench-"))
     started = time.perf_counter()
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     path = folder / "ledger.xlsx"
     with app.sessions() as s:
         started = time.perf_counter()
-        result = ledger.export_ledger(s, app.clock.now(), path, None)
+        result = ledger_export.export_ledger(s, app.clock.now(), path, None)
         export_s = time.perf_counter() - started
     print(f"export: {result.tasks} tasks + {result.indicators} indicator rows in {export_s:.2f} s, "
           f"{path.stat().st_size / 1024:.0f} KiB, max RSS {rss_before:.0f} -> {_rss_mb():.0f} MB")
@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     with app.sessions() as s:
         admin = s.scalar(select(Person).where(Person.is_admin.is_(True)))
         started = time.perf_counter()
-        report = ledger.import_ledger(s, app.clock.now(), admin, path, app.config.lights)
+        report = ledger_import.import_ledger(s, app.clock.now(), admin, path, app.config.lights,
+                                             limits=app.config.ledger)
         import_s = time.perf_counter() - started
         s.rollback()
     print(f"re-import check: {report.task_rows} task rows in {import_s:.2f} s, "

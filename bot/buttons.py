@@ -1,6 +1,7 @@
 """Buttons in one typed place: callback codes, push actions and their Chinese labels.
 
-A button's data is signed (``Duban.sign``): ``code|arg|arg~sig``. ``Cb`` names the codes the
+A button's data is signed (``Duban.sign``): ``code|arg|arg|@stamp~sig``, the stamp saying
+when and for whom it was issued (see ``bot.app``). ``Cb`` names the codes the
 handlers answer (``handlers.registry.CALLBACKS``). Pushes written by the reminder jobs carry
 ``PushAction`` strings in their payload; ``push_buttons`` turns them into buttons when the
 outbox sends them, so a reminder and a chat reply build the same button the same way.
@@ -30,6 +31,23 @@ class Cb(StrEnum):
     DECIDE = "ea"         # decide an extension request: request id, y | n
     PROPOSE = "pp"        # a proposed update in words: dialogue id, ok | edit | no | pick, task id
     DROP = "dd"           # a command typed inside a dialogue: dialogue id, y (drop the draft) | n
+
+
+#: what to send instead of an expired button, per code ("按钮已过期,请发 … 重新操作。")
+EXPIRED_HINTS: dict[str, str] = {
+    Cb.TASK: "/task 名称",
+    Cb.INDICATOR: "/q 指标名称",
+    Cb.SOURCE: "/q 指标名称",
+    Cb.LIST: "/tasks",
+    Cb.KPI: "/kpi",
+    Cb.UPDATE: "报进展",
+    Cb.GUIDED: "报进展",
+    Cb.CONFIRM: "/update 事项 进度",
+    Cb.REMIND: "/remind",
+    Cb.SNOOZE: "/snooze",
+    Cb.EXTEND: "/extend 事项名",
+    Cb.DECIDE: "/approve 编号 或 /refuse 编号",
+}
 
 
 class PushAction(StrEnum):

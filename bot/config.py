@@ -141,6 +141,24 @@ class WeComConfig(Section):
     use_template_cards: bool = True
 
 
+class LedgerConfig(Section):
+    """Limits on an imported Excel ledger, checked before and while it is read."""
+
+    #: the sum of the workbook's members once unzipped (a zip bomb stops here)
+    max_unzipped_mb: int = Field(50, ge=1)
+    #: a member larger than 1 MB unzipped may be at most this many times its compressed size
+    max_ratio: int = Field(100, ge=2)
+    max_rows: int = Field(20000, ge=10)
+    max_columns: int = Field(64, ge=11)
+    #: reading and checking the file stop after this many seconds (checked every few hundred rows)
+    time_limit_seconds: float = Field(30, gt=0)
+
+
+class ButtonsConfig(Section):
+    #: a button older than this is answered "按钮已过期" (a reminder's buttons: while it is current)
+    max_age_days: int = Field(14, ge=1)
+
+
 class ServerConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
@@ -212,6 +230,8 @@ class Config(Section):
     lights: LightsConfig = LightsConfig()
     lists: ListsConfig = ListsConfig()
     reminders: RemindersConfig = RemindersConfig()
+    ledger: LedgerConfig = LedgerConfig()
+    buttons: ButtonsConfig = ButtonsConfig()
     telegram: TelegramConfig = TelegramConfig()
     wecom: WeComConfig = WeComConfig()
     server: ServerConfig = ServerConfig()

@@ -110,7 +110,7 @@ class ConsoleNotifier:
         self.out = out or sys.stdout
         self.sent: list[tuple[str, Reply]] = []
 
-    async def send(self, person_name: str, reply: Reply) -> None:
+    async def send(self, person_name: str, reply: Reply, max_wait: Optional[float] = None) -> None:
         self.sent.append((person_name, reply))
         labels = " ".join(f"[{b.label}]" for row in reply.buttons for b in row)
         text = render(reply) + (f"\n{labels}" if labels else "")

@@ -70,7 +70,7 @@ class _Counting:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
 
-    async def send(self, chat_id: str, reply) -> None:
+    async def send(self, chat_id: str, reply, max_wait=None) -> None:
         self.sent.append((chat_id, reply.text))
 
 

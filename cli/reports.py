@@ -18,7 +18,7 @@ from sqlalchemy import select
 from bot.composition import build_app
 from bot.config import Config
 from bot.models import Person
-from bot.services import charts, ledger, reports, task_lists
+from bot.services import charts, ledger_export, ledger_import, reports, task_lists
 from bot.services.errors import NotFound
 from bot.services.indicators import find_indicator
 from cli.demo import make_clock
@@ -64,7 +64,7 @@ def cmd_export(config: Config, args: argparse.Namespace) -> int:
     with app.sessions() as session:
         person = _person(session, args.as_who)
         which, arg = task_lists.parse_list_filter(session, args.filter)
-        result = ledger.export_ledger(session, app.clock.now(), Path(args.out), person, which, arg)
+        result = ledger_export.export_ledger(session, app.clock.now(), Path(args.out), person, which, arg)
     print(f"已导出 {result.path}:事项{result.tasks}项,指标{result.indicators}行({result.title})")
     return 0
 
@@ -73,8 +73,8 @@ def cmd_import(config: Config, args: argparse.Namespace) -> int:
     app = _app(config)
     with app.sessions.begin() as session:
         person = _person(session, args.as_who)
-        report = ledger.import_ledger(session, app.clock.now(), person, Path(args.file),
-                                      config.lights, channel="cli")
+        report = ledger_import.import_ledger(session, app.clock.now(), person, Path(args.file),
+                                             config.lights, channel="cli", limits=config.ledger)
         print(report.as_text(limit=200))
         if not report.ok:
             session.rollback()

@@ -8,9 +8,10 @@ from typing import Any, Optional
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from bot.app import Duban
-from bot.messages import Button, Incoming
-from bot.models import ChatMemory, Conversation, Person
+from bot.app import Duban, owner_of
+from bot.messages import GROUP, Button, Incoming
+from bot.models import ChatMemory, Conversation, Person, Team
+from bot.services.people import group_team
 
 _UNKNOWN = object()
 # built once (see bot.services.tasks on why): every free-text message reads the chat's memory
@@ -30,10 +31,19 @@ class Ctx:
     _memory: object = field(default=None, repr=False)
     #: what handlers.understand made of the message (for tests and the corpus report)
     last_understanding: object = field(default=None, repr=False)
+    _group_team: object = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._conversation = _UNKNOWN
         self._memory = _UNKNOWN
+        self._group_team = _UNKNOWN
+
+    def group_team(self) -> Optional[Team]:
+        """The team this group chat is bound to (None in a private chat or an unbound group)."""
+        if self._group_team is _UNKNOWN:
+            self._group_team = (group_team(self.session, self.msg.channel, self.msg.chat_id)
+                                if self.msg.chat_type == GROUP else None)
+        return self._group_team
 
     def known_conversation(self, conv: Optional[Conversation]) -> None:
         """The dialogue was read already (with the person, see people.identify_in_chat)."""
@@ -41,7 +51,11 @@ class Ctx:
             self._conversation = conv
 
     def button(self, label: str, *parts: object) -> Button:
-        return Button(label, self.app.sign(*parts))
+        """A button for this chat: stamped now, for this person (in a team's group: the team)."""
+        team = self.group_team()
+        owner = owner_of(team_id=team.id) if team is not None else owner_of(
+            person_id=self.person.id if self.person is not None else None)
+        return Button(label, self.app.sign(*parts, issued=self.now, owner=owner))
 
     # -- conversation state, kept in the database so a restart loses nothing
     def conversation(self) -> Optional[Conversation]:

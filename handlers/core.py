@@ -3,23 +3,31 @@
 Each message is one database transaction. A ServiceError (bad input, no permission) rolls
 it back, so bad input changes nothing, and becomes a short Chinese reply. Any other error is
 logged with the message reference and answered politely — never with a stack trace.
+
+A button press is checked before its handler runs (``button_refusal``): data that is forged
+or malformed is "expired"; a button sent to someone else (another person; in a team's group,
+another chat) is refused; one older than ``buttons.max_age_days`` is expired with the command
+to use instead — except a pushed reminder's buttons, valid as long as that reminder is the
+latest of its kind sent to that person for that task (``outbox_store.is_current_push``).
 """
 from __future__ import annotations
 
 import logging
 import re
 import time
+from datetime import timedelta
 from typing import Optional
 
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.app import Duban
-from bot.buttons import Cb
+from bot.app import ButtonData, Duban
+from bot.buttons import EXPIRED_HINTS, Cb
 from bot.messages import GROUP, Incoming, Reply
 from bot.models import InboundSeen
 from bot.permissions import Action, allowed, refusal
+from bot.services import outbox_store
 from bot.services.errors import NotFound, PermissionDenied, ServiceError
 from bot.services.people import group_team, identify_in_chat
 from bot.services.text import nfkc
@@ -40,6 +48,7 @@ MAX_TEXT_CHARS = 2000
 UNBOUND_REPLY = ("你还没有绑定身份。\n请向管理员要邀请码,然后发:/start 邀请码\n"
                  "例如:/start AB12CD34")
 EXPIRED_REPLY = "按钮已过期,请重新发命令。"
+FOREIGN_BUTTON_REPLY = "这个按钮是发给别人的。"
 ERROR_REPLY = "抱歉,处理时出错了,已记录。请稍后再试,或发 /help。"
 
 
@@ -121,6 +130,25 @@ def parse_command(text: str) -> Optional[tuple[str, str]]:
     return None
 
 
+def button_refusal(ctx: Ctx, data: ButtonData) -> Optional[Reply]:
+    """The reply refusing a press of someone else's or an expired button; None to go on."""
+    if data.team_id is not None:
+        team = ctx.group_team()
+        if team is None or team.id != data.team_id:
+            return Reply(FOREIGN_BUTTON_REPLY, notice="不是你的按钮")
+    elif data.person_id is not None and (ctx.person is None or ctx.person.id != data.person_id):
+        return Reply(FOREIGN_BUTTON_REPLY, notice="不是你的按钮")
+    max_age = timedelta(days=ctx.app.config.buttons.max_age_days)
+    if data.issued is not None and ctx.now - data.issued <= max_age:
+        return None
+    if data.issued is not None and data.push_id is not None and outbox_store.is_current_push(
+            ctx.session, data.push_id, data.person_id):
+        return None
+    hint = EXPIRED_HINTS.get(data.parts[0])
+    text = f"按钮已过期,请发 {hint} 重新操作。" if hint else EXPIRED_REPLY
+    return Reply(text, notice="已过期")
+
+
 def _route(ctx: Ctx) -> list[Reply]:
     msg = ctx.msg
     if msg.chat_type == GROUP and not msg.addressed and not msg.callback_data:
@@ -144,14 +172,17 @@ def _route(ctx: Ctx) -> list[Reply]:
         if typed:  # a button's label typed instead of pressed acts as the button
             msg.callback_data = typed
     if msg.callback_data:
-        parts = ctx.app.verify(msg.callback_data)
-        if parts and parts[0] == Cb.DROP:
-            return _drop_answer(ctx, parts[1:])
-        if not parts or parts[0] not in CALLBACKS:
+        data = ctx.app.verify(msg.callback_data)
+        if data is None or (data.parts[0] not in CALLBACKS and data.parts[0] != Cb.DROP):
             return [Reply(EXPIRED_REPLY, notice="已过期")]
-        func, action = CALLBACKS[parts[0]]
+        refused = button_refusal(ctx, data)
+        if refused is not None:
+            return [refused]
+        if data.parts[0] == Cb.DROP:
+            return _drop_answer(ctx, data.parts[1:])
+        func, action = CALLBACKS[data.parts[0]]
         _require(ctx, action)
-        return _as_list(func(ctx, parts[1:]))
+        return _as_list(func(ctx, data.parts[1:]))
 
     conv = ctx.conversation()
     if conv is not None and command is None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.messages import Attachment, OutFile, Reply
 from bot.models import Indicator
-from bot.services import charts, ledger, reports, task_lists
+from bot.services import charts, ledger_export, ledger_import, reports, task_lists
 from bot.services.errors import InvalidInput, NotFound
 from bot.services.lookup import KIND_INDICATOR, NAMES
 from handlers.context import Ctx
@@ -25,7 +25,7 @@ def cmd_export(ctx: Ctx, args: str) -> Reply:
     """/export [mine|red|专班] — 导出 Excel 台账(事项和指标)"""
     which, arg = task_lists.parse_list_filter(ctx.session, args)
     path = _out_path(ctx, "ledger", ".xlsx")
-    result = ledger.export_ledger(ctx.session, ctx.now, path, ctx.person, which, arg)
+    result = ledger_export.export_ledger(ctx.session, ctx.now, path, ctx.person, which, arg)
     caption = f"{ctx.app.config.office}台账·{result.title}"
     text = f"📎 {caption}:事项{result.tasks}项,指标{result.indicators}行。"
     if result.tasks == 0:
@@ -69,13 +69,14 @@ def on_document(ctx: Ctx, attachment: Attachment) -> Reply:
     name = attachment.file_name or Path(attachment.local_path or "").name
     if not name.lower().endswith((".xlsx", ".xlsm", ".xls")):
         return Reply("收到文件。目前只能导入 Excel 台账(.xlsx)。")
-    if attachment.size is not None and attachment.size > ledger.MAX_IMPORT_BYTES:
+    if attachment.size is not None and attachment.size > ledger_import.MAX_IMPORT_BYTES:
         raise InvalidInput(f"文件太大({attachment.size / 1024 / 1024:.1f} MB),"
-                           f"上限 {ledger.MAX_IMPORT_BYTES // 1024 // 1024} MB。")
+                           f"上限 {ledger_import.MAX_IMPORT_BYTES // 1024 // 1024} MB。")
     if not attachment.local_path:
         return Reply("文件没有下载成功,请重新发送。")
-    report = ledger.import_ledger(ctx.session, ctx.now, ctx.person, Path(attachment.local_path),
-                                  ctx.app.config.lights, channel=ctx.msg.channel)
+    report = ledger_import.import_ledger(ctx.session, ctx.now, ctx.person, Path(attachment.local_path),
+                                         ctx.app.config.lights, channel=ctx.msg.channel,
+                                         limits=ctx.app.config.ledger)
     if not report.ok:
         logger.info("ledger import refused: %d bad rows", len(report.bad_rows))
     return Reply(report.as_text())

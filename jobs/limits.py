@@ -9,6 +9,7 @@ import logging
 from typing import Optional
 
 from bot.app import Duban
+from bot.notify import WaitExceedsLease
 from bot.services.send_limits import buckets_for, take
 
 logger = logging.getLogger(__name__)
@@ -26,13 +27,22 @@ class SharedLimits:
         with self.app.sessions.begin() as session:
             return take(session, buckets)
 
-    async def acquire(self, channel: str, chat_id: str) -> None:
+    async def acquire(self, channel: str, chat_id: str, max_wait: Optional[float] = None) -> float:
+        """Wait for a token of the channel's and the chat's buckets; returns the seconds
+        waited. Raises WaitExceedsLease when the wait would outlast ``max_wait`` (the push's
+        claim): nothing is spent, and the outbox sends it again later."""
         buckets = buckets_for(self.config, channel, chat_id)
+        waited = 0.0
         while buckets:
             wait = await asyncio.to_thread(self._take, buckets)
             if wait <= 0:
-                return
-            await asyncio.sleep(min(wait, MAX_NAP))
+                break
+            if max_wait is not None and waited + wait > max_wait:
+                raise WaitExceedsLease(f"shared send limit for {channel}: wait {wait:.1f}s", retry_after=wait)
+            nap = min(wait, MAX_NAP)
+            await asyncio.sleep(nap)
+            waited += nap
+        return waited
 
 
 def shared_limits_for(app: Duban) -> Optional[SharedLimits]:

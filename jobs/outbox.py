@@ -8,6 +8,14 @@ so two processes never hold the same row. After a send the row is marked ``sent`
 a failed send is retried with exponential backoff (a platform's ``retry_after`` wins when
 longer) and given up after ``reminders.max_attempts``, which is reported to the admins.
 
+A claim never outlives its send: just before a send whose lease has run half down, the
+worker renews it (``UPDATE … WHERE id AND claimed_by = token``: a row someone else took
+is skipped, never sent); the notifier may wait on rate limits only while the lease lasts
+(``max_wait`` = lease left − ``LEASE_MARGIN``) — a longer 429 ``retry_after`` releases the
+row (``next_attempt_at = now + retry_after``, claim cleared, not counted as an attempt)
+instead of sleeping on it; and every outcome is written fenced by the claim token, so a
+worker that lost its claim changes nothing (it logs the send and does not count it).
+
 Weekly briefs are rendered at send time (``reports.weekly_brief``, its picture by
 ``charts.render_brief`` into ``out_dir``, attached as a photo except on WeCom); a team's
 robot digest (kind ``robot_digest``) is addressed at send time to channel ``wecom_robot``
@@ -28,16 +36,17 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Optional
 
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import aliased
 
-from bot.app import Duban
+from bot.app import Duban, owner_of
 from bot.buttons import push_buttons
 from bot.messages import OutFile, Reply
 from bot.models import ChatIdentity, OutboxMessage, Person, Team
-from bot.notify import DeliveryError, NotifierRouter
+from bot.notify import DeliveryError, NotifierRouter, WaitExceedsLease
 from bot.services import charts, digests, outbox_store, reminder_rules
 from jobs.limits import shared_limits_for
 
@@ -46,6 +55,8 @@ logger = logging.getLogger(__name__)
 #: channels in order of preference when a person is bound to several (one push per person)
 CHANNEL_PREFERENCE = ("telegram", "wecom", "console")
 MAX_BACKOFF_SECONDS = 3600.0
+#: seconds of a lease kept back for the send itself (the HTTP call after any rate-limit wait)
+LEASE_MARGIN = 10.0
 
 
 @dataclass
@@ -74,6 +85,7 @@ class _Job:
     kind: str
     attempts: int
     person_name: str
+    lease_until: Optional[datetime] = None
 
 
 def chat_not_busy(now: datetime):
@@ -175,6 +187,21 @@ class ReminderRunner:
                                            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)))
         return token, claimed
 
+    def renew(self, token: str, row_id: int) -> Optional[datetime]:
+        """Extend this worker's lease on a row; None when the row is no longer ours (another
+        worker claimed it after our lease ran out, or it is no longer pending)."""
+        until = self.app.clock.now() + timedelta(seconds=self.rc.claim_seconds)
+        with self.app.sessions.begin() as session:
+            result = session.execute(update(OutboxMessage)
+                                     .where(OutboxMessage.id == row_id, OutboxMessage.claimed_by == token,
+                                            OutboxMessage.status == reminder_rules.PENDING)
+                                     .values(claimed_until=until)
+                                     .execution_options(synchronize_session=False))
+        return until if result.rowcount == 1 else None
+
+    def lease_margin(self) -> float:
+        return min(LEASE_MARGIN, self.rc.claim_seconds / 4)
+
     def _address(self, person: Person, identities: list[ChatIdentity]) -> Optional[tuple[str, str]]:
         """Where to push: the preferred running channel the person is bound to (latest binding
         first), else the console by name when the console notifier runs."""
@@ -195,7 +222,11 @@ class ReminderRunner:
         text = payload.get("text", "")
         if late and row.kind not in ("admin", "extension"):
             text = "(补发)" + text
-        buttons = push_buttons(payload.get("actions", []), self.app.sign, row.task_id, row.id)
+        # signed at send time, for the recipient, with the row: valid while this reminder is current
+        team_id = payload.get("team_id") if row.person_id is None else None
+        sign = partial(self.app.sign, issued=self.app.clock.now(),
+                       owner=owner_of(person_id=row.person_id, team_id=team_id), push_id=row.id)
+        buttons = push_buttons(payload.get("actions", []), sign, row.task_id, row.id)
         return Reply(text, buttons=buttons)
 
     def _prepare(self, token: str, ids: list[int], now: datetime, report: DeliveryReport) -> list[_Job]:
@@ -326,31 +357,49 @@ class ReminderRunner:
             job.reply.files.append(OutFile(str(path), "photo", caption))
 
     def _finish(self, token: str, job: _Job, now: datetime, error: Optional[BaseException]) -> str:
+        """Record a send's outcome, fenced by the claim token: 0 rows means another worker
+        holds the row now; this outcome is then logged and not counted."""
+        mine = (OutboxMessage.id == job.row_id, OutboxMessage.claimed_by == token)
         with self.app.sessions.begin() as session:
-            row = session.get(OutboxMessage, job.row_id)
-            if row is None or row.claimed_by != token:
-                return "lost-claim"
-            row.attempts = job.attempts + 1
-            row.claimed_by, row.claimed_until = None, None
+            def fenced(**values) -> bool:
+                result = session.execute(update(OutboxMessage).where(*mine)
+                                         .values(claimed_by=None, claimed_until=None, **values)
+                                         .execution_options(synchronize_session=False))
+                return result.rowcount == 1
+
             if error is None:
-                row.status, row.sent_at, row.last_error = reminder_rules.SENT, now, None
-                return "sent"
+                if fenced(status=reminder_rules.SENT, sent_at=now, last_error=None, attempts=job.attempts + 1):
+                    return "sent"
+                logger.warning("push %s was sent by %s after its claim was lost; not counted as sent",
+                               job.row_id, token)
+                return "lost-claim"
+            last_error = f"{error.__class__.__name__}: {error}"[:500]
+            if isinstance(error, WaitExceedsLease):
+                # nothing sent: give the row back for when the platform allows it (not an attempt)
+                wait = min(max(float(error.retry_after or 0.0), 1.0), MAX_BACKOFF_SECONDS)
+                if fenced(next_attempt_at=now + timedelta(seconds=wait), last_error=last_error):
+                    return "released"
+                return "lost-claim"
+            attempts = job.attempts + 1
             permanent = isinstance(error, DeliveryError) and error.permanent
-            row.last_error = f"{error.__class__.__name__}: {error}"[:500]
-            if permanent or row.attempts >= self.rc.max_attempts:
-                row.status = reminder_rules.FAILED
+            if permanent or attempts >= self.rc.max_attempts:
+                if not fenced(status=reminder_rules.FAILED, attempts=attempts, last_error=last_error):
+                    return "lost-claim"
+                row = session.get(OutboxMessage, job.row_id)
                 if row.kind != "admin":
                     outbox_store.warn_admins(session, now, f"giveup:{row.id}",
-                                    f"⚠️ 推送失败已放弃(第{row.attempts}次)\n收件人:{job.person_name}"
+                                    f"⚠️ 推送失败已放弃(第{attempts}次)\n收件人:{job.person_name}"
                                     f"({job.channel})\n内容:{(row.payload or {}).get('text', '')[:60]}"
-                                    f"\n原因:{row.last_error[:120]}")
+                                    f"\n原因:{last_error[:120]}")
                 return "failed"
-            delay = self.rc.retry_base_seconds * (2 ** (row.attempts - 1))
+            delay = self.rc.retry_base_seconds * (2 ** (attempts - 1))
             retry_after = getattr(error, "retry_after", None)
             if retry_after:
                 delay = max(delay, float(retry_after))
-            row.next_attempt_at = now + timedelta(seconds=min(delay, MAX_BACKOFF_SECONDS))
-            return "retry"
+            if fenced(attempts=attempts, last_error=last_error,
+                      next_attempt_at=now + timedelta(seconds=min(delay, MAX_BACKOFF_SECONDS))):
+                return "retry"
+            return "lost-claim"
 
     async def deliver(self, now: Optional[datetime] = None, limit: int = 100) -> DeliveryReport:
         """Claim up to ``limit`` due rows and send them (``concurrency`` at a time)."""
@@ -362,13 +411,24 @@ class ReminderRunner:
         jobs = await asyncio.to_thread(self._prepare, token, ids, now, report)
         gate = asyncio.Semaphore(self.concurrency)
 
+        lease_until = now + timedelta(seconds=self.rc.claim_seconds)
+        half = timedelta(seconds=self.rc.claim_seconds / 2)
+
         async def one(job: _Job) -> None:
             async with gate:
+                until = lease_until
+                if until - self.app.clock.now() < half:  # queued a while: renew (fenced) before sending
+                    until = await asyncio.to_thread(self.renew, token, job.row_id)
+                    if until is None:
+                        logger.warning("push %s: claim lost before sending; left to its new owner", job.row_id)
+                        report.skipped.append(job.row_id)
+                        return
+                max_wait = max(0.0, (until - self.app.clock.now()).total_seconds() - self.lease_margin())
                 error: Optional[BaseException] = None
                 try:
-                    if self.limits is not None:
-                        await self.limits.acquire(job.channel, job.chat_id)
-                    await self.notifiers.send(job.channel, job.chat_id, job.reply)
+                    if self.limits is not None:  # several instances: the shared pace first
+                        max_wait -= await self.limits.acquire(job.channel, job.chat_id, max_wait)
+                    await self.notifiers.send(job.channel, job.chat_id, job.reply, max_wait=max(0.0, max_wait))
                 except DeliveryError as exc:
                     error = exc
                 except Exception as exc:  # noqa: BLE001 - network trouble: retry later
@@ -378,8 +438,8 @@ class ReminderRunner:
                 done_at = self.app.clock.now()
                 outcome = await asyncio.to_thread(self._finish, token, job, max(done_at, now), error)
                 self.app.metrics.send_finished(job.channel, outcome, error)
-                {"sent": report.sent, "retry": report.retried, "failed": report.failed}.get(
-                    outcome, report.skipped).append(job.row_id)
+                {"sent": report.sent, "retry": report.retried, "failed": report.failed,
+                 "released": report.postponed}.get(outcome, report.skipped).append(job.row_id)
 
         async def in_order(group: list[_Job]) -> None:
             for job in group:

@@ -118,7 +118,8 @@ def test_unknown_indicator_gets_a_clear_reply(sqlite_app):
 
 
 def test_matplotlib_and_openpyxl_load_only_when_used():
-    code = ("import sys, handlers.registry, bot.services.charts, bot.services.ledger, cli.reports;"
+    code = ("import sys, handlers.registry, bot.services.charts, bot.services.ledger_export,"
+            " bot.services.ledger_import, cli.reports;"
             "print('matplotlib' in sys.modules, 'openpyxl' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
                          check=True).stdout

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from bot.messages import Attachment
 from bot.models import AuditEntry, Indicator, IndicatorValue, Person, Task, TaskUpdate
-from bot.services import ledger
+from bot.services import ledger_import
 from tests.conftest import Chat
 
 TASK_HEADERS = ["序号", "类别", "项目/事项", "牵头单位", "责任人", "时间节点", "完成进度", "状态",
@@ -291,7 +291,7 @@ def test_not_a_workbook_too_big_and_old_xls_are_refused(sqlite_app, tmp_path):
     old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100)
     assert "另存为 .xlsx" in send_file(admin, old)
     big = tmp_path / "大.xlsx"
-    big.write_bytes(b"PK" + b"\0" * (ledger.MAX_IMPORT_BYTES + 10))
+    big.write_bytes(b"PK" + b"\0" * (ledger_import.MAX_IMPORT_BYTES + 10))
     assert "文件太大" in send_file(admin, big)
     empty = tmp_path / "表.xlsx"
     Workbook().save(empty)

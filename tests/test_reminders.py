@@ -36,7 +36,7 @@ class Recorder:
         self.sent: list[tuple[str, Reply]] = []
         self.fail = list(fail or [])
 
-    async def send(self, chat_id: str, reply: Reply) -> None:
+    async def send(self, chat_id: str, reply: Reply, max_wait=None) -> None:
         if self.fail:
             error = self.fail.pop(0)
             if error is not None:
@@ -437,7 +437,7 @@ def test_send_fails_twice_then_succeeds(december):
     app = december
     add_task(app, "rt2", date(2025, 12, 15))
     class FailTwice(Recorder):
-        async def send(self, chat_id, reply):
+        async def send(self, chat_id, reply, max_wait=None):
             if "📌 测试事项rt2" in reply.text and self.fail:
                 raise self.fail.pop(0)
             self.sent.append((chat_id, reply))
@@ -470,7 +470,7 @@ def test_gives_up_after_max_attempts_and_tells_admins(december):
     add_task(app, "gu", date(2025, 12, 15))
 
     class Flaky(Recorder):
-        async def send(self, chat_id, reply):
+        async def send(self, chat_id, reply, max_wait=None):
             if chat_id == "王干部" and "📌 测试事项gu" in reply.text:
                 raise DeliveryError("500 Internal Server Error")
             await super().send(chat_id, reply)
@@ -560,7 +560,7 @@ def test_two_processes_race_on_one_database(app):
     lock = threading.Lock()
 
     class Locked(Recorder):
-        async def send(self, chat_id, reply):
+        async def send(self, chat_id, reply, max_wait=None):
             await asyncio.sleep(0.001)
             with lock:
                 shared.sent.append((chat_id, reply))

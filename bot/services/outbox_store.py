@@ -15,7 +15,7 @@ from bot.models import (
     Person,
 )
 from bot.services.digests import fill_content
-from bot.services.reminder_rules import LAST_TICK_KEY, PENDING, Due
+from bot.services.reminder_rules import LAST_TICK_KEY, PENDING, SENT, Due
 from bot.workdays import missing_year_notice
 
 logger = logging.getLogger(__name__)
@@ -87,6 +87,21 @@ def warn_missing_years(session: Session, now: datetime, years: Iterable[int]) ->
     for year in sorted(set(years)):
         count += warn_admins(session, now, f"calendar-missing:{year}", missing_year_notice(year))
     return count
+
+
+def is_current_push(session: Session, row_id: int, person_id: Optional[int]) -> bool:
+    """Whether a pushed reminder is still current, so its buttons stay valid past their age:
+    the row exists, went to ``person_id``, and no later push of the same kind for the same task
+    was sent to that person since."""
+    row = session.get(OutboxMessage, row_id)
+    if row is None or person_id is None or row.person_id != person_id:
+        return False
+    same_task = (OutboxMessage.task_id == row.task_id if row.task_id is not None
+                 else OutboxMessage.task_id.is_(None))
+    newer = session.scalar(select(OutboxMessage.id).where(
+        OutboxMessage.person_id == person_id, OutboxMessage.kind == row.kind, same_task,
+        OutboxMessage.id > row.id, OutboxMessage.status == SENT).limit(1))
+    return newer is None
 
 
 def last_tick(session: Session) -> Optional[datetime]:

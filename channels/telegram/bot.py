@@ -17,7 +17,9 @@ Decisions:
   of 30 through and then 30/s, which trips Telegram's sliding one-second window with 429s),
   20/min per group; a 429's RetryAfter is waited out and retried ``telegram.max_retries``
   times; network errors are retried twice; anything else is logged with the update id and
-  the bot goes on;
+  the bot goes on; a push (``push_deadline``) never sleeps past its outbox lease: a 429 asking
+  for longer raises ``PushWaitTooLong`` at once (``PushAwareRateLimiter``), so the row is
+  released instead of held while another process could claim and send it too;
 - requests go over aiohttp (``request.AiohttpRequest``, same contract as PTB's httpx backend at
   a third of its CPU per call), and text replies are sent with ``send_text`` (the keyboard as
   plain JSON, Telegram's answer not parsed into a ``Message``): a bot is CPU-bound on one
@@ -28,6 +30,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -82,6 +87,62 @@ def overall_pace(max_per_second: float) -> float:
     return max(max_per_second - 0.5, max_per_second * 0.95)
 
 
+def retry_after_seconds(error: RetryAfter) -> float:
+    """A RetryAfter's wait in seconds (PTB 22 warns that the attribute becomes a timedelta)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        seconds = error.retry_after
+    return seconds.total_seconds() if hasattr(seconds, "total_seconds") else float(seconds)
+
+
+@dataclass(frozen=True)
+class PushDeadline:
+    """``rate_limit_args`` of a push: the ``time.monotonic()`` by which its waits must end
+    (the outbox lease, less a margin)."""
+
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> "PushDeadline":
+        return cls(time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+
+class PushWaitTooLong(TelegramError):
+    """A push that would have to wait past its deadline: nothing was sent by this call; send it
+    again after ``retry_after`` seconds. Not a RetryAfter, so the limiter does not sleep on it."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"flood control: retry after {retry_after:g}s is past the push's lease")
+        self.retry_after = retry_after
+
+
+class PushAwareRateLimiter(AIORateLimiter):
+    """PTB's AIORateLimiter; for a request whose ``rate_limit_args`` is a ``PushDeadline``, a
+    429 is waited out (and retried) only when its ``retry_after`` ends before the deadline, and
+    nothing is sent once the deadline has passed (e.g. after queueing behind another 429)."""
+
+    async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
+        if not isinstance(rate_limit_args, PushDeadline):
+            return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+        deadline = rate_limit_args
+
+        async def guarded(*call_args, **call_kwargs):
+            if deadline.remaining() <= 0:
+                raise PushWaitTooLong(0.0)
+            try:
+                return await callback(*call_args, **call_kwargs)
+            except RetryAfter as error:
+                seconds = retry_after_seconds(error)
+                if seconds + 0.1 >= deadline.remaining():
+                    raise PushWaitTooLong(seconds) from error
+                raise
+
+        return await super().process_request(guarded, args, kwargs, endpoint, data, None)
+
+
 def rate_limiter(config: TelegramConfig) -> AIORateLimiter:
     """PTB's limiter with a smooth overall pace (a bucket of one message, refilled every
     1/pace s) and the per-group limit (messages a minute); a 0 turns a limit off."""
@@ -90,7 +151,7 @@ def rate_limiter(config: TelegramConfig) -> AIORateLimiter:
         overall = {"overall_max_rate": 1, "overall_time_period": 1 / pace}
     else:
         overall = {"overall_max_rate": 0}
-    return AIORateLimiter(**overall, group_max_rate=config.max_messages_per_minute_per_group,
+    return PushAwareRateLimiter(**overall, group_max_rate=config.max_messages_per_minute_per_group,
                           group_time_period=60, max_retries=config.max_retries)
 
 
@@ -233,9 +294,12 @@ async def with_network_retries(call, what: str):
             await asyncio.sleep(0.5 * (attempt + 1))
 
 
-async def send_reply(bot, chat_id: int | str, reply: Reply, edit_message: Optional[Message] = None) -> None:
+async def send_reply(bot, chat_id: int | str, reply: Reply, edit_message: Optional[Message] = None,
+                     push_deadline: Optional[PushDeadline] = None) -> None:
     """Send one Reply: text parts, the keyboard on the last part, then its files. With
-    ``edit_message`` and ``reply.edit`` the pressed message is replaced instead."""
+    ``edit_message`` and ``reply.edit`` the pressed message is replaced instead. With
+    ``push_deadline`` (a push holding an outbox lease) every call carries it to the limiter."""
+    limits = {"rate_limit_args": push_deadline} if push_deadline is not None else {}
     markup = keyboard_json(reply)
     text = reply.text or ("" if markup is None else EMPTY_TEXT_WITH_BUTTONS)
     parts = split_text(text)
@@ -252,8 +316,12 @@ async def send_reply(bot, chat_id: int | str, reply: Reply, edit_message: Option
                 logger.info("edit failed (%s); sending a new message instead", error)
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
-        await with_network_retries(lambda: send_text(bot, chat_id, part, markup if last else None),
-                                   "sendMessage")
+        if limits:  # the public call, which passes rate_limit_args on to the limiter
+            await with_network_retries(lambda: bot.send_message(
+                chat_id, part, reply_markup=keyboard(reply) if last else None, **limits), "sendMessage")
+        else:
+            await with_network_retries(lambda: send_text(bot, chat_id, part, markup if last else None),
+                                       "sendMessage")
     for out_file in reply.files:
         path = Path(out_file.path)
         caption = out_file.caption
@@ -263,8 +331,8 @@ async def send_reply(bot, chat_id: int | str, reply: Reply, edit_message: Option
         async def send_file(path=path, caption=caption, kind=out_file.kind):
             with path.open("rb") as handle_:
                 if kind == "photo":
-                    return await bot.send_photo(chat_id, handle_, caption=caption)
-                return await bot.send_document(chat_id, handle_, caption=caption, filename=path.name)
+                    return await bot.send_photo(chat_id, handle_, caption=caption, **limits)
+                return await bot.send_document(chat_id, handle_, caption=caption, filename=path.name, **limits)
 
         await with_network_retries(send_file, "sendFile")
 
@@ -381,7 +449,9 @@ class TelegramBot:
 
     # -- handling
     async def run_handlers(self, incoming: Incoming) -> list[Reply]:
-        if self.config.handle_in_thread:
+        # a document (a ledger to import) is read in a worker thread whatever the setting:
+        # the reader is bounded (ledger limits) but may take seconds, which the loop must not wait
+        if self.config.handle_in_thread or any(a.kind == "document" for a in incoming.attachments):
             return await asyncio.to_thread(handle, self.duban, incoming)
         return handle(self.duban, incoming)
 

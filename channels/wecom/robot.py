@@ -107,9 +107,9 @@ class RobotSender:
                                 files={"media": (path.name, path.read_bytes(), "application/octet-stream")})
         await self.send_payload(key, {"msgtype": "file", "file": {"media_id": data["media_id"]}})
 
-    async def send_reply(self, key: str, reply: Reply, markdown: bool = False) -> None:
+    async def send_reply(self, key: str, reply: Reply, markdown: bool = False, max_wait: float = 60.0) -> None:
         for payload in robot_payloads(reply, markdown=markdown):
-            await self.send_payload(key, payload)
+            await self.send_payload(key, payload, max_wait)
         for out in reply.files:
             if out.caption:
                 await self.send_text(key, out.caption)

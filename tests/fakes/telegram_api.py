@@ -27,7 +27,10 @@ What is modelled (enough for PTB's ``de_json`` and for a bot's own tests):
   ``parameters.retry_after``, and the common 400s (empty text, text too long, bad HTML /
   MarkdownV2, callback_data > 64 bytes, message to edit not found / not modified, stale
   callback query, unknown file_id).
-* Flood limits after the Bot FAQ (configurable, ``rate_limits=False`` turns them off).
+* Flood limits after the Bot FAQ (configurable, ``rate_limits=False`` turns them off), and
+  ``flood(chat_id, retry_after)``: Telegram asking one chat for a long wait, whatever the limits:
+  its next message is refused with 429 ``retry_after``, and so is every message in the
+  ``retry_after`` seconds after that refusal (with the seconds left).
 
 Update delivery rule (getUpdates): updates are returned in ascending ``update_id`` order;
 calling getUpdates with ``offset=N`` forgets every update with ``update_id < N`` that has already
@@ -555,6 +558,8 @@ class FakeTelegramAPI:
         self.users: dict[int, JSON] = {}
         self.chats: dict[Any, JSON] = {}
         self.blocked_chats: set[Any] = set()
+        self.floods: dict[Any, list[Any]] = {}
+        """chat_id -> [retry_after, refused until (clock) or None] (set with ``flood``)."""
         self.closed = False
         self.logged_out = False
 
@@ -1017,6 +1022,12 @@ class FakeTelegramAPI:
         with self._lock:
             return [s.get("text") for s in self.sent if chat_id is None or s.get("chat_id") == chat_id]
 
+    def flood(self, chat_id: Any, retry_after: int) -> None:
+        """Refuse the next message to ``chat_id`` with 429 ``retry_after``, and every message to
+        it for ``retry_after`` seconds after that."""
+        with self._lock:
+            self.floods[chat_id] = [int(retry_after), None]
+
     def clear_recorded(self) -> None:
         with self._lock:
             self.sent.clear()
@@ -1055,6 +1066,18 @@ class FakeTelegramAPI:
                 return found
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"expected {n} sent message(s), got {len(found)}: {found!r}")
+            time.sleep(0.005)
+
+    def wait_for_rejected_sync(self, n: int = 1, timeout: float = 5.0) -> list[JSON]:
+        """Wait until at least ``n`` calls were refused with 429; returns them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                found = list(self.rejected)
+            if len(found) >= n:
+                return found
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"expected {n} refused call(s), got {len(found)}")
             time.sleep(0.005)
 
     async def post_to_webhook(self, update: JSON | int, timeout: float = 10.0) -> int:
@@ -1193,9 +1216,16 @@ class FakeTelegramAPI:
                 if isinstance(chat_id, int) and chat_id > 0:
                     raise ApiError(403, "Forbidden: bot was blocked by the user")
                 raise ApiError(403, "Forbidden: bot was kicked from the group chat")
-            if self._limiter is None or key not in self.rate_limits.methods:  # type: ignore[union-attr]
+            flood = self.floods.get(chat_id)
+            if flood is not None and flood[1] is None:
+                flood[1] = self._clock() + flood[0]
+                retry_after = flood[0]
+            elif flood is not None and self._clock() < flood[1]:
+                retry_after = max(1, math.ceil(flood[1] - self._clock()))
+            elif self._limiter is None or key not in self.rate_limits.methods:  # type: ignore[union-attr]
                 return
-            retry_after = self._limiter.check(chat_id)
+            else:
+                retry_after = self._limiter.check(chat_id)
             if retry_after is None:
                 return
             self.rejected_429 += 1
