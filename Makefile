@@ -6,6 +6,7 @@
 #               picture tests are skipped, with the reason.
 #   make browser  install Chromium (apt-get; root or sudo) for the 驾驶舱 browser test; without it
 #               that test is skipped, with the reason.
+#   make pg-client  install pg_dump/pg_restore (PostgreSQL backups; apt-get, root or sudo)
 #   make lock   regenerate requirements.lock (hashes) after editing requirements.txt
 #   make clean  remove generated files and the .venv (also a half-built one)
 #
@@ -17,7 +18,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 LOCK    = requirements.lock
 
-.PHONY: demo test install fonts browser system-deps lock bench clean check-python
+.PHONY: demo test install fonts browser pg-client system-deps lock bench clean check-python
 
 # Python >= 3.11 before anything is created, and a plain message saying what to install.
 check-python:
@@ -52,7 +53,16 @@ fonts:
 browser:
 	bash scripts/install-browser.sh
 
-system-deps: fonts
+system-deps: fonts pg-client
+
+# pg_dump / pg_restore for `run.py backup` / `restore` on PostgreSQL (root or sudo). Without them
+# the PostgreSQL backup tests are skipped with the reason; SQLite backups need nothing.
+pg-client:
+	@command -v pg_dump >/dev/null 2>&1 && command -v pg_restore >/dev/null 2>&1 \
+	  && echo "pg-client: pg_dump already installed" \
+	  || { $$( [ "$$(id -u)" -ne 0 ] && echo sudo ) apt-get update -qq \
+	       && DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" -ne 0 ] && echo sudo ) \
+	          apt-get install -y -qq --no-install-recommends postgresql-client; }
 
 # requirements.txt (top-level pins) -> requirements.lock (all dependencies, with hashes).
 lock: install

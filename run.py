@@ -8,10 +8,17 @@
     python run.py remind --now ISO          which reminders are due at a moment
     python run.py export-xlsx / import-xlsx Excel ledgers (台账)
     python run.py chart / brief             an indicator chart, the weekly brief
-    python run.py migrate                   create or upgrade the database schema
+    python run.py migrate [--backup-first]  create or upgrade the database schema (locked)
+    python run.py backup / restore FILE     one archive: database, photos, manifest, checksums
+    python run.py health                    the /healthz checks; exit 0 healthy, 1 not
+    python run.py --version
 
 The sub-commands live in ``cli/`` (one list, ``cli.SUBCOMMAND_MODULES``). ``--config PATH``
 and ``-v`` may come before or after the sub-command.
+
+Exit codes: 0 done, 1 a runtime error (database unreachable, a failed backup, unhealthy),
+2 a usage error (unknown option, a broken config or input file). Expected errors print one
+plain message, never a traceback.
 """
 from __future__ import annotations
 
@@ -20,20 +27,20 @@ import logging
 import sys
 from typing import Any, Optional
 
-from bot.config import PROJECT_ROOT, load_config
+from sqlalchemy.exc import OperationalError
+
+from bot import __version__
+from bot.config import load_config
+from bot.db import SchemaTooNew
+from bot.services.backup import BackupError
 from bot.services.errors import ServiceError
 from bot.yamlfile import FileError
 from cli import SUBCOMMAND_MODULES
+from cli.logs import setup_logging
 
 logger = logging.getLogger("duban")
 
-
-def setup_logging(level: int) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore", "apscheduler", "telegram.ext", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-    # WenQuanYi has no bold face; matplotlib says so on every bold title: not worth a line
-    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+USAGE_ERROR, RUNTIME_ERROR = 2, 1
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -42,6 +49,7 @@ def common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument("--config", help="配置文件 config file (default: config.yaml)")
     common.add_argument("-v", "--verbose", action="store_true", help="更多日志 more logging")
+    common.add_argument("--version", action="version", version=f"duban {__version__}")
     return common
 
 
@@ -70,17 +78,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # usage errors: argparse prints them and exits 2
     if not args.command:
         parser.print_help()
-        return 2
-    setup_logging(logging.INFO if getattr(args, "verbose", False) else logging.WARNING)
+        return USAGE_ERROR
+    verbose = getattr(args, "verbose", False)
+    setup_logging(verbose=verbose)
     try:
-        config = load_config(getattr(args, "config", None) or PROJECT_ROOT / "config.yaml")
-        return args.handler(config, args) or 0
-    except (FileError, ServiceError) as error:
+        config = load_config(getattr(args, "config", None))
+    except FileError as error:
         print(f"错误 error: {error}", file=sys.stderr)
-        return 2
+        return USAGE_ERROR
+    setup_logging(config.logging, verbose)
+    try:
+        return args.handler(config, args) or 0
+    except FileError as error:  # an input file named on the command line
+        print(f"错误 error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    except (ServiceError, BackupError, SchemaTooNew) as error:
+        print(f"错误 error: {error}", file=sys.stderr)
+        return RUNTIME_ERROR
+    except OperationalError as error:
+        print(f"错误 error: 数据库连不上 (database unreachable): {str(error.orig).strip()}", file=sys.stderr)
+        return RUNTIME_ERROR
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

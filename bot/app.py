@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.config import Config
+from bot.metrics import Metrics
 from bot.models import MetaEntry
 from bot.services.lookup import NameIndex
 from bot.services.task_lists import ListCache
@@ -110,6 +111,7 @@ class Duban:
     names: NameIndex = field(default_factory=NameIndex)
     lists: ListCache = field(default_factory=ListCache)
     workers: Workers = field(default_factory=lambda: Workers(1))
+    metrics: Metrics = field(default_factory=Metrics)
     _secret: Optional[bytes] = field(default=None, repr=False)
 
     def session(self) -> Session:

@@ -1,20 +1,32 @@
-"""Configuration: config.yaml validated by pydantic models, with secrets from the environment.
+"""Configuration: layered YAML files and the environment, validated by pydantic models.
 
-``load_config(path)`` raises ``FileError`` whose message names the file, the line and the key,
-so ``run.py`` can print it and exit non-zero.
+Layers, later ones win (mappings are merged key by key, anything else is replaced):
+
+1. ``config.yaml`` (committed defaults);
+2. ``config.local.yaml`` beside it, when present (git-ignored: the office's own settings);
+3. the file given with ``--config PATH``, when given;
+4. the environment: ``DUBAN__SECTION__KEY=value`` for any setting (nested keys with double
+   underscores, e.g. ``DUBAN__WECOM__TEAM_ROBOTS__XM1``), ``DUBAN__SECTION__KEY_FILE=/path``
+   to read a secret from a file, and the older names in ``ENV_OVERRIDES`` (``DATABASE_URL``,
+   ``TELEGRAM_BOT_TOKEN``, ...; also with ``_FILE``).
+
+``load_config`` raises ``FileError`` whose message names where a bad value came from (file and
+line, or the environment variable) and the key, so ``run.py`` can print it and exit 2.
 """
 from __future__ import annotations
 
 import os
 from datetime import date, time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Literal, Optional
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bot.yamlfile import FileError, describe_validation_error, load_yaml
+from bot.yamlfile import FileError, line_of, load_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TimeOfDay = time  # for fields named ``time``
 
 
 class Section(BaseModel):
@@ -202,9 +214,67 @@ class DashboardConfig(Section):
     screen_refresh_seconds: int = Field(60, ge=10, le=3600)
 
 
+class LoggingConfig(Section):
+    """Logs go to stderr, one line per event (journald and ``docker logs`` collect them)."""
+
+    #: ``text``: ``time level logger: message``; ``json``: one JSON object per line
+    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+
+class BackupConfig(Section):
+    """``run.py backup`` and the daily backup job."""
+
+    #: where archives go (relative paths from the project root)
+    dir: str = "var/backups"
+    #: archives older than this many days are removed after each daily backup (0 = keep all)
+    keep_days: int = Field(14, ge=0)
+    #: the daily backup job's time (office time); null turns the job off
+    time: Optional[TimeOfDay] = TimeOfDay(2, 30)
+
+
+class HealthConfig(Section):
+    """What ``/healthz`` and ``run.py health`` call unhealthy."""
+
+    #: the database must answer ``SELECT 1`` within this many seconds
+    db_timeout_seconds: float = Field(3, gt=0)
+    #: the last reminder tick may be at most this many tick intervals old
+    tick_stale_factor: float = Field(3, ge=1)
+    #: a pending outbox row due longer ago than this is a backlog (minutes)
+    outbox_max_age_minutes: float = Field(30, gt=0)
+
+
+class RetentionConfig(Section):
+    """How long the housekeeping job keeps generated files and finished outbox rows (days)."""
+
+    #: exports, charts and briefs in data.out_dir (personal data: names, progress)
+    out_files_days: int = Field(7, ge=1)
+    #: sent/skipped/superseded outbox rows (the text of each push)
+    sent_outbox_days: int = Field(90, ge=1)
+    #: failed outbox rows (kept longer: the admins may still look into them)
+    failed_outbox_days: int = Field(180, ge=1)
+
+
+class SendingConfig(Section):
+    """Send rate limits shared by every instance on one PostgreSQL (token buckets in the
+    database, bot.services.send_limits), on top of each channel's own per-process limiter.
+    Channels: telegram, wecom, wecom_robot. A channel not listed (or 0) is not limited here."""
+
+    #: off: each process only keeps its own limits (one instance, or SQLite)
+    shared_limits: bool = True
+    #: pushes a second per channel, over all instances (smooth: no bursts)
+    per_second: dict[str, float] = {"telegram": 25, "wecom": 10, "wecom_robot": 1}
+    #: pushes a minute to one chat (a person, a group, a group robot), over all instances
+    per_chat_per_minute: dict[str, float] = {"telegram": 20, "wecom": 30, "wecom_robot": 20}
+    #: how many pushes to one chat may go at once before the per-minute pace applies
+    chat_burst: int = Field(3, ge=1)
+
+
 class Config(Section):
     office: str = "雕庄街道"
-    timezone: str = "Asia/Shanghai"
+    #: the office's time zone is fixed (bot.clock.OFFICE_TZ, imported at module level by the
+    #: domain); the key is only accepted with that value so old config files keep loading
+    timezone: Literal["Asia/Shanghai"] = "Asia/Shanghai"
     database: DatabaseConfig = DatabaseConfig()
     data: DataConfig = DataConfig()
     lights: LightsConfig = LightsConfig()
@@ -218,6 +288,11 @@ class Config(Section):
     workflow: WorkflowConfig = WorkflowConfig()
     ranking: RankingConfig = RankingConfig()
     dashboard: DashboardConfig = DashboardConfig()
+    logging: LoggingConfig = LoggingConfig()
+    backup: BackupConfig = BackupConfig()
+    health: HealthConfig = HealthConfig()
+    retention: RetentionConfig = RetentionConfig()
+    sending: SendingConfig = SendingConfig()
 
     #: where the file was read from; relative paths in it are taken from the project root
     source_path: Optional[str] = None
@@ -225,6 +300,25 @@ class Config(Section):
     def resolve(self, relative: str) -> Path:
         path = Path(relative)
         return path if path.is_absolute() else PROJECT_ROOT / path
+
+    @property
+    def database_url_safe(self) -> str:
+        """The database URL with any password masked, for messages and logs."""
+        url = self.database_url
+        if "://" in url and "@" in url:
+            scheme, rest = url.split("://", 1)
+            credentials, host = rest.rsplit("@", 1)
+            if ":" in credentials:
+                credentials = credentials.split(":", 1)[0] + ":***"
+            return f"{scheme}://{credentials}@{host}"
+        return url
+
+    @property
+    def photo_path(self) -> Path:
+        """Where received photos are kept: ``telegram.photo_dir``, else ``photos`` beside
+        ``data.out_dir``. With several instances, a folder every instance can read."""
+        folder = self.telegram.photo_dir
+        return self.resolve(folder) if folder else self.resolve(self.data.out_dir).parent / "photos"
 
     @property
     def database_url(self) -> str:
@@ -236,6 +330,7 @@ class Config(Section):
         return url
 
 
+#: older environment names, still read (the ``DUBAN__...`` names win over them)
 ENV_OVERRIDES = {
     "DATABASE_URL": ("database", "url"),
     "TELEGRAM_BOT_TOKEN": ("telegram", "token"),
@@ -243,25 +338,138 @@ ENV_OVERRIDES = {
     "WECOM_TOKEN": ("wecom", "token"),
     "WECOM_ENCODING_AES_KEY": ("wecom", "encoding_aes_key"),
 }
+ENV_PREFIX = "DUBAN__"
+FILE_SUFFIX = "_FILE"
+DEFAULT_PATH = PROJECT_ROOT / "config.yaml"
+LOCAL_NAME = "config.local.yaml"
 
 
-def load_config(path: Path | str | None = None, environ: Optional[dict] = None) -> Config:
-    """Read and validate a config file; environment variables override secrets and the URL."""
-    path = Path(path) if path else PROJECT_ROOT / "config.yaml"
+def deep_merge(base: dict, over: dict) -> dict:
+    """``over`` layered on ``base``: mappings merged key by key, anything else replaced."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _set_path(data: dict, keys: tuple[str, ...], value: Any, where: str) -> None:
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            raise FileError(f"{where}: {'.'.join(keys)}: {key} 不是一节设置 (not a section)")
+        node = child
+    node[keys[-1]] = value
+
+
+def _env_value(text: str) -> Any:
+    """Environment values are strings (pydantic converts numbers, booleans and times); lists and
+    mappings are written in YAML flow style, e.g. ``[3, 1, 0]`` or ``{xm1: key}``."""
+    stripped = text.strip()
+    if stripped[:1] in "[{":
+        try:
+            return yaml.safe_load(stripped)
+        except yaml.YAMLError:
+            return text
+    if stripped.lower() in ("null", "none", "~"):
+        return None
+    return text
+
+
+def _read_secret_file(var: str, path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise FileError(f"环境变量 {var}: 读不到文件 (cannot read) {path}: {exc.strerror}") from None
+
+
+def environment_layer(env) -> tuple[dict, dict[tuple, str]]:
+    """The settings given in the environment, and for each key path the variable it came from."""
+    data: dict = {}
+    origins: dict[tuple, str] = {}
+
+    def put(keys: tuple[str, ...], value: Any, var: str) -> None:
+        _set_path(data, keys, value, f"环境变量 {var}")
+        origins[keys] = f"环境变量 {var}"
+
+    for var, keys in ENV_OVERRIDES.items():
+        if env.get(var + FILE_SUFFIX):
+            put(keys, _read_secret_file(var + FILE_SUFFIX, env[var + FILE_SUFFIX]), var + FILE_SUFFIX)
+        elif env.get(var):
+            put(keys, env[var], var)
+    files, plain = [], []
+    for var in sorted(env):
+        if not var.startswith(ENV_PREFIX) or env[var] == "":
+            continue
+        (files if var.endswith(FILE_SUFFIX) else plain).append(var)
+    for var in files:  # a secret file, unless the value itself is given too
+        name = var[:-len(FILE_SUFFIX)]
+        keys = tuple(part.lower() for part in name[len(ENV_PREFIX):].split("__"))
+        if name not in env and all(keys):
+            put(keys, _read_secret_file(var, env[var]), var)
+    for var in plain:
+        keys = tuple(part.lower() for part in var[len(ENV_PREFIX):].split("__"))
+        if not all(keys):
+            raise FileError(f"环境变量 {var}: 名字不对,应为 DUBAN__段__键 (DUBAN__SECTION__KEY)")
+        put(keys, _env_value(env[var]), var)
+    return data, origins
+
+
+def _file_layer(path: Path) -> tuple[dict, dict[tuple, str]]:
     data, lines = load_yaml(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise FileError(f"{path}:1: 顶层应为键值对 (top level must be a mapping)")
-    env = os.environ if environ is None else environ
-    for var, (section, key) in ENV_OVERRIDES.items():
-        if env.get(var):
-            data.setdefault(section, {})
-            if isinstance(data[section], dict):
-                data[section][key] = env[var]
+    return data, {key: f"{path}:{line}" for key, line in lines.items() if key}
+
+
+def config_files(path: Path | str | None = None) -> list[Path]:
+    """The files read, in order: config.yaml, config.local.yaml beside it (when present), and
+    ``path`` (``--config``) when it is another file."""
+    files = [DEFAULT_PATH]
+    local = DEFAULT_PATH.with_name(LOCAL_NAME)
+    if local.exists():
+        files.append(local)
+    if path is not None and Path(path).resolve() not in [f.resolve() for f in files]:
+        files.append(Path(path))
+    return files
+
+
+def load_config(path: Path | str | None = None, environ: Optional[dict] = None,
+                files: Optional[list[Path]] = None) -> Config:
+    """Read, layer and validate the configuration (see the module docstring). ``files``
+    replaces the file list (tests); otherwise ``config_files(path)``."""
+    files = files if files is not None else config_files(path)
+    data: dict = {}
+    origins: dict[tuple, str] = {}
+    for file in files:
+        layer, where = _file_layer(Path(file))
+        data = deep_merge(data, layer)
+        origins.update(where)
+    env_data, env_origins = environment_layer(os.environ if environ is None else environ)
+    data = deep_merge(data, env_data)
+    origins.update(env_origins)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise FileError(describe_validation_error(path, lines, exc)) from None
-    config.source_path = str(path)
+        raise FileError(describe_error(exc, origins, files[-1] if files else DEFAULT_PATH)) from None
+    config.source_path = str(files[-1]) if files else None
     return config
+
+
+def describe_error(exc: ValidationError, origins: dict[tuple, str], fallback: Path) -> str:
+    """Lines like ``config.local.yaml:12: lights.behind_red_pp: ...`` or
+    ``环境变量 DUBAN__SERVER__PORT: server.port: ...``."""
+    out = []
+    for err in exc.errors():
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        where = line_of(origins, loc) or str(fallback)
+        out.append(f"{where}: {key}: {err['msg']}")
+    return "\n".join(out)

@@ -5,6 +5,7 @@ works. The schema is created and upgraded only through Alembic migrations.
 """
 from __future__ import annotations
 
+import fcntl
 import logging
 import re
 from pathlib import Path
@@ -108,11 +109,74 @@ def _at_revision(engine: Engine, revision: str) -> bool:
         return False
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (a no-op when it is already there)."""
+#: the PostgreSQL advisory-lock key migrations hold (any fixed number; "duban" in ASCII)
+MIGRATION_LOCK_KEY = 0x647562616E
+
+
+@contextmanager
+def migration_lock(engine: Engine, timeout: float = 600) -> Iterator[None]:
+    """Held while migrating, so two instances starting (or ``run.py migrate``) at once never
+    migrate together: the second waits, then finds the schema at head. PostgreSQL: a
+    session-level advisory lock on a connection of its own; SQLite: an exclusive ``flock``
+    on ``<database file>.migrate-lock`` (SQLite's own locks do not cover Alembic's several
+    transactions)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            connection.execute(text(f"SET lock_timeout = {int(timeout * 1000)}"))
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                connection.commit()
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    lock_path = Path(database + ".migrate-lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def current_revision(engine: Engine) -> Optional[str]:
+    """The schema revision the database is at (None: no schema yet)."""
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DBAPIError:
+        return None
+
+
+def known_revisions() -> set[str]:
+    """Every revision this code's migrations know (a database or backup at another one is
+    from a newer version of Duban)."""
+    from alembic.script import (
+        ScriptDirectory,  # Alembic is slow to import; only when asked
+    )
+
+    script = ScriptDirectory(str(ALEMBIC_DIR))
+    return {rev.revision for rev in script.walk_revisions()}
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory  # as above
+
+    return ScriptDirectory(str(ALEMBIC_DIR)).get_current_head()
+
+
+def migrate(engine: Engine) -> bool:
+    """Bring the schema to the newest migration (a no-op when it is already there); returns
+    whether it migrated. Holds ``migration_lock`` while it checks and upgrades."""
     head = _head_from_files()
     if head is not None and _at_revision(engine, head):
-        return  # the usual start: already at head, checked without importing Alembic
+        return False  # the usual start: already at head, checked without importing Alembic
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
@@ -120,12 +184,25 @@ def migrate(engine: Engine) -> None:
 
     cfg = _alembic_config(engine)
     head = ScriptDirectory.from_config(cfg).get_current_head()
-    with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
-    if current == head:
-        return
-    logger.info("migrating database from %s to %s", current, head)
-    command.upgrade(cfg, "head")
+    with migration_lock(engine):
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+        if current == head:
+            return False  # another instance migrated while we waited
+        if current is not None and current not in known_revisions():
+            raise SchemaTooNew(current)
+        logger.warning("migrating database from %s to %s", current, head)
+        command.upgrade(cfg, "head")
+    return True
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer Duban than this one."""
+
+    def __init__(self, revision: str) -> None:
+        super().__init__(f"数据库结构版本 {revision} 比本程序新(由更新版本的督办升级过),请用新版本运行,"
+                         f"或恢复升级前的备份 (database schema {revision} is newer than this code)")
+        self.revision = revision
 
 
 _VERSIONS = select(MetaEntry.key, MetaEntry.value).where(MetaEntry.key.in_(VERSION_KEYS))  # built once

@@ -551,3 +551,15 @@ class WebAccess(Base):
     revoked_at: Mapped[Optional[datetime]]
     #: the link a session was started from
     link_id: Mapped[Optional[int]] = mapped_column(ForeignKey("web_access.id", ondelete="SET NULL"))
+
+
+class SendBucket(Base):
+    """A token bucket for sending, shared by every instance on one PostgreSQL
+    (bot.services.send_limits): ``tokens`` left at ``updated_at`` (Unix seconds, the database's
+    clock). One row per channel (``telegram``) and per chat (``telegram:12345``)."""
+
+    __tablename__ = "send_buckets"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)

@@ -15,8 +15,10 @@ from typing import Optional
 from aiohttp import web
 
 from bot.app import Duban
+from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.notify import NotifierRouter
 from bot.optional import import_optional
+from bot.services.health import check_health
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,18 @@ def channel_installers() -> list[tuple[str, Installer]]:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
+    """200 when healthy, else 503; the body names the reasons (bot.services.health)."""
+    duban = request.app[DUBAN_KEY]
+    # its own thread, not the workers: health must answer while every worker is busy
+    health = await asyncio.to_thread(check_health, duban.sessions, duban.config, duban.clock.now())
+    return web.json_response(health.as_dict(), status=200 if health.ok else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format; the outbox and tick numbers are read from the database now."""
+    duban = request.app[DUBAN_KEY]
+    body = await asyncio.to_thread(duban.metrics.render)
+    return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
 def build_web_app(duban: Duban, notifiers: Optional[NotifierRouter] = None) -> tuple[web.Application, list[str]]:
@@ -48,6 +61,8 @@ def build_web_app(duban: Duban, notifiers: Optional[NotifierRouter] = None) -> t
     web_app[DUBAN_KEY] = duban
     web_app[NOTIFIERS_KEY] = notifiers
     web_app.router.add_get("/healthz", healthz)
+    duban.metrics.watch_database(duban.sessions, duban.clock.now)
+    web_app.router.add_get("/metrics", metrics)
     installed = [name for name, install in channel_installers() if install(web_app, duban, notifiers)]
     return web_app, installed
 

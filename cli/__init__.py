@@ -6,6 +6,6 @@ the order of ``run.py --help``. This is the top layer: it may import every other
 """
 from __future__ import annotations
 
-from cli import console, datasets, remind, reports, serve, telegram
+from cli import backup, console, datasets, health, remind, reports, serve, telegram
 
-SUBCOMMAND_MODULES = (console, datasets, telegram, serve, remind, reports)
+SUBCOMMAND_MODULES = (console, datasets, telegram, serve, remind, reports, backup, health)

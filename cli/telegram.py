@@ -44,7 +44,7 @@ def add_parser(sub) -> None:
 
 def run(config, args) -> int:
     if not config.telegram.token:
-        print("错误 error: 没有 Telegram token。请设置环境变量 TELEGRAM_BOT_TOKEN,"
+        print("错误 error: 没有 Telegram token。请设置环境变量 DUBAN__TELEGRAM__TOKEN(或 TELEGRAM_BOT_TOKEN),"
               "或在配置文件里写 telegram.token。详见 python run.py telegram --help", file=sys.stderr)
         return 2
     clock = make_clock(args.now, ticking=True)

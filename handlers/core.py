@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from datetime import timedelta
 from typing import Optional, cast
 
@@ -53,7 +54,10 @@ ERROR_REPLY = "抱歉,处理时出错了,已记录。请稍后再试,或发 /hel
 
 def handle(app: Duban, msg: Incoming) -> list[Reply]:
     """Answer one message. Safe to call again with the same ``message_ref``: it is answered
-    once, and a repeat gets no reply and changes nothing."""
+    once, and a repeat gets no reply and changes nothing. Counted in ``app.metrics`` by
+    outcome: ok, duplicate, refused (bad input, no permission), error."""
+    started = time.perf_counter()
+    outcome = "ok"
     try:
         with app.sessions.begin() as session:
             if msg.message_ref and _seen_before(session, msg):
@@ -73,13 +77,22 @@ def handle(app: Duban, msg: Incoming) -> list[Reply]:
                 raise _AlreadySeen  # leaves the transaction, which PostgreSQL needs after the failed INSERT
             return replies
     except _AlreadySeen:
-        logger.info("duplicate %s ignored", msg.message_ref)
+        outcome = "duplicate"
+        logger.info("duplicate %s ignored", msg.message_ref, extra={"ref": msg.message_ref})
         return []
     except ServiceError as error:
+        outcome = "refused"
         return [error_reply(error)]
     except Exception:  # the bot must never die on one message
-        logger.exception("failed to handle %s from %s:%s", msg.message_ref, msg.channel, msg.user_id)
+        outcome = "error"
+        logger.exception("failed to handle %s from %s:%s", msg.message_ref, msg.channel, msg.user_id,
+                         extra={"ref": msg.message_ref})
         return [Reply(ERROR_REPLY)]
+    finally:
+        seconds = time.perf_counter() - started
+        app.metrics.message_handled(msg.channel, outcome, seconds)
+        logger.info("handled %s from %s:%s: %s in %.0f ms", msg.message_ref, msg.channel, msg.user_id,
+                    outcome, seconds * 1000, extra={"ref": msg.message_ref})
 
 
 class _AlreadySeen(Exception):

@@ -39,7 +39,8 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Optional
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.orm import aliased
 
 from bot.app import Duban, owner_of
 from bot.buttons import push_buttons
@@ -47,6 +48,7 @@ from bot.messages import OutFile, Reply
 from bot.models import ChatIdentity, OutboxMessage, Person, Team
 from bot.notify import DeliveryError, NotifierRouter, WaitExceedsLease
 from bot.services import charts, digests, outbox_store, reminder_rules
+from jobs.limits import shared_limits_for
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +106,24 @@ def _postponed_for_quiet_hours(row: OutboxMessage, now: datetime, quiet, report:
     return True
 
 
+def chat_not_busy(now: datetime):
+    """Claim condition keeping one person's pushes in order across instances: none of their
+    rows may be held (an active lease) by another worker right now."""
+    other = aliased(OutboxMessage)
+    return ~exists().where(other.person_id == OutboxMessage.person_id, other.id != OutboxMessage.id,
+                           other.status == reminder_rules.PENDING, other.claimed_until.is_not(None),
+                           other.claimed_until >= now)
+
+
+def by_chat(jobs: list[_Job]) -> list[list[_Job]]:
+    """Jobs grouped by chat, each group in claim order: chats go in parallel, one chat's
+    pushes one after another (they arrive in order)."""
+    groups: dict[tuple[str, str], list[_Job]] = {}
+    for job in jobs:
+        groups.setdefault((job.channel, job.chat_id), []).append(job)
+    return list(groups.values())
+
+
 class ReminderRunner:
     """Tick (decide and record) and deliver (claim, send, mark), reading the app's clock."""
 
@@ -116,6 +136,7 @@ class ReminderRunner:
         self._batches = itertools.count(1)
         self.missing_years: set[int] = set()
         self.calendar = reminder_rules.make_calendar(app.config, on_missing_year=self.missing_years.add)
+        self.limits = shared_limits_for(app)  # several instances: send limits in the database
 
     @property
     def rc(self):
@@ -169,7 +190,7 @@ class ReminderRunner:
         with self.app.sessions.begin() as session:
             candidates = (select(OutboxMessage.id)
                           .where(OutboxMessage.status == reminder_rules.PENDING,
-                                 OutboxMessage.next_attempt_at <= now, free)
+                                 OutboxMessage.next_attempt_at <= now, free, chat_not_busy(now))
                           .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
             if session.get_bind().dialect.name == "postgresql":
                 candidates = candidates.with_for_update(skip_locked=True)
@@ -405,7 +426,7 @@ class ReminderRunner:
             async with gate:
                 until = lease_until
                 if until - self.app.clock.now() < half:  # queued a while: renew (fenced) before sending
-                    until = await asyncio.to_thread(self.renew, token, job.row_id)
+                    until = await self.app.workers.run(self.renew, token, job.row_id)
                     if until is None:
                         logger.warning("push %s: claim lost before sending; left to its new owner", job.row_id)
                         report.skipped.append(job.row_id)
@@ -413,7 +434,9 @@ class ReminderRunner:
                 max_wait = max(0.0, (until - self.app.clock.now()).total_seconds() - self.lease_margin())
                 error: Optional[BaseException] = None
                 try:
-                    await self.notifiers.send(job.channel, job.chat_id, job.reply, max_wait=max_wait)
+                    if self.limits is not None:  # several instances: the shared pace first
+                        max_wait -= await self.limits.acquire(job.channel, job.chat_id, max_wait)
+                    await self.notifiers.send(job.channel, job.chat_id, job.reply, max_wait=max(0.0, max_wait))
                 except DeliveryError as exc:
                     error = exc
                 except Exception as exc:  # network trouble: retry later
@@ -422,10 +445,15 @@ class ReminderRunner:
                     logger.warning("push %s to %s:%s failed: %s", job.row_id, job.channel, job.chat_id, error)
                 done_at = self.app.clock.now()
                 outcome = await self.app.workers.run(self._finish, token, job, max(done_at, now), error)
+                self.app.metrics.send_finished(job.channel, outcome, error)
                 {"sent": report.sent, "retry": report.retried, "failed": report.failed,
                  "released": report.postponed}.get(outcome, report.skipped).append(job.row_id)
 
-        await asyncio.gather(*(one(job) for job in jobs))
+        async def in_order(group: list[_Job]) -> None:
+            for job in group:
+                await one(job)
+
+        await asyncio.gather(*(in_order(group) for group in by_chat(jobs)))
         return report
 
     async def deliver_all(self, now: Optional[datetime] = None, limit: int = 100) -> DeliveryReport:

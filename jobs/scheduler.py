@@ -4,7 +4,10 @@
   database what is due now and record it in the outbox (``ReminderRunner.tick``);
 * ``outbox-deliver`` (every ``reminders.deliver_seconds``): claim due outbox rows and send
   them through the ``NotifierRouter``;
-* ``housekeeping`` (hourly): forget incoming-message ids too old to be redelivered.
+* ``housekeeping`` (hourly): forget incoming-message ids too old to be redelivered, remove
+  generated files and finished outbox rows past ``retention`` (bot.services.housekeeping);
+* ``backup`` (daily at ``backup.time``): one archive into ``backup.dir``, archives older than
+  ``backup.keep_days`` removed; with several instances only the first of the day backs up.
 
 Both first run at start-up, which is the catch-up: occasions missed while the bot was down
 are recorded (marked late) and sent once. Job arguments hold no reminder state; everything
@@ -20,7 +23,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import Duban
 from bot.notify import NotifierRouter
-from bot.services.housekeeping import prune_inbound_seen
+from bot.services.backup import backup_dir, create_backup, prune_backups
+from bot.services.housekeeping import claim_daily, sweep
 from jobs.outbox import ReminderRunner
 
 logger = logging.getLogger(__name__)
@@ -41,21 +45,50 @@ def build_scheduler(app: Duban, notifiers: NotifierRouter,
                       next_run_time=first, max_instances=1, coalesce=True, replace_existing=True)
     scheduler.add_job(housekeeping, "interval", args=[app], hours=1, id="housekeeping",
                       next_run_time=first, max_instances=1, coalesce=True, replace_existing=True)
+    at = app.config.backup.time
+    if at is not None:
+        scheduler.add_job(daily_backup, "cron", args=[app], hour=at.hour, minute=at.minute, id="backup",
+                          max_instances=1, coalesce=True, replace_existing=True, misfire_grace_time=3600)
     return scheduler, runner
 
 
-def _prune(app: Duban) -> int:
+def _sweep(app: Duban):
     with app.sessions.begin() as session:
-        return prune_inbound_seen(session, app.clock.now())
+        return sweep(session, app.clock.now(), app.config, app.out_dir)
 
 
 async def housekeeping(app: Duban) -> None:
     try:
-        removed = await app.workers.run(_prune, app)
-        if removed:
-            logger.info("housekeeping: forgot %d old incoming-message ids", removed)
+        swept = await app.workers.run(_sweep, app)
+        if swept:
+            logger.info("housekeeping: forgot %d incoming-message ids, removed %d outbox rows and %d files",
+                        swept.seen, swept.outbox, swept.files)
     except Exception:  # housekeeping must not stop the scheduler
         logger.exception("housekeeping failed")
+
+
+BACKUP_DAY_KEY = "backup_day"
+
+
+def run_daily_backup(app: Duban) -> list:
+    """Back up once a day across instances; returns [archive, *removed] or [] when another
+    instance already did today's."""
+    now = app.clock.now()
+    with app.sessions.begin() as session:
+        if not claim_daily(session, BACKUP_DAY_KEY, now.date().isoformat()):
+            return []
+    folder = backup_dir(app.config)
+    archive = create_backup(app.config, app.engine, folder, now)
+    return [archive, *prune_backups(folder, app.config.backup.keep_days, now)]
+
+
+async def daily_backup(app: Duban) -> None:
+    try:
+        done = await asyncio.to_thread(run_daily_backup, app)
+        if done:
+            logger.warning("daily backup: %s (%d old archives removed)", done[0], len(done) - 1)
+    except Exception:  # noqa: BLE001 - a failed backup is logged loudly; the bot carries on
+        logger.exception("daily backup failed")
 
 
 def install(app: Duban, notifiers: NotifierRouter) -> Optional[AsyncIOScheduler]:

@@ -78,7 +78,7 @@ def fresh_pg_database(name: str) -> str:
 
 
 def make_config(db_url: str, tmp_path: Path, **sections) -> Config:
-    config = load_config(PROJECT_ROOT / "config.yaml", environ={})
+    config = load_config(files=[PROJECT_ROOT / "config.yaml"], environ={})
     config.database.url = db_url
     config.data.out_dir = str(tmp_path / "out")
     for section, values in sections.items():

@@ -646,7 +646,7 @@ def test_scheduler_runs_tick_and_delivery_in_shanghai_time(december):
     async def main():
         scheduler, runner = build_scheduler(app, router)
         assert str(scheduler.timezone) == "Asia/Shanghai"
-        assert {job.id for job in scheduler.get_jobs()} == {"reminders-tick", "outbox-deliver", "housekeeping"}
+        assert {job.id for job in scheduler.get_jobs()} == {"reminders-tick", "outbox-deliver", "housekeeping", "backup"}
         scheduler.start()
         try:
             for _ in range(200):

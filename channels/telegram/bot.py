@@ -416,8 +416,7 @@ class TelegramBot:
     def __init__(self, duban: Duban) -> None:
         self.duban = duban
         self.config = duban.config.telegram
-        folder = self.config.photo_dir
-        self.photo_dir = duban.config.resolve(folder) if folder else duban.out_dir.parent / "photos"
+        self.photo_dir = duban.config.photo_path
 
     # -- building
     def build_application(self, token: Optional[str] = None, with_updater: bool = True,

@@ -10,7 +10,6 @@ Database work runs in a worker thread, so the webhooks on the same server are no
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from datetime import datetime
@@ -90,7 +89,7 @@ async def _db(request: web.Request, work: Callable[..., Any], *args: Any) -> Any
     def run() -> Any:
         with duban.sessions.begin() as session:
             return work(session, duban.clock.now(), *args)
-    return await asyncio.to_thread(run)
+    return await duban.workers.run(run)
 
 
 def _secure(request: web.Request) -> bool:
