@@ -8,6 +8,8 @@ from __future__ import annotations
 import fcntl
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 from typing import cast as cast_type

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from bot.composition import build_app, load_data_files
 from bot.config import Config
-from bot.db import current_revision, has_schema, make_engine, migrate
+from bot.db import current_revision, make_engine, migrate
 from cli.backup import run_backup
 
 
@@ -31,7 +31,7 @@ def cmd_import(config: Config, args) -> int:
 def cmd_migrate(config: Config, args) -> int:
     engine = make_engine(config.database_url)
     try:
-        before = current_revision(engine) if has_schema(engine) else None
+        before = current_revision(engine)
         if getattr(args, "backup_first", False) and before is not None:
             archive, _ = run_backup(config)
             print(f"迁移前已备份 backed up first: {archive}")

@@ -15,6 +15,7 @@ lives in database rows, so jobs never need re-registering when deadlines change.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Optional

@@ -67,7 +67,7 @@ def test_year_end_target_goes_to_the_leader_after_the_lead(app, chat_as, clock):
     assert (task.deadline, task.original_deadline, task.extension_count) == (
         date(2026, 1, 20), date(2025, 12, 31), 1)
     card = chat_as("张主任").say("/task 新签约引进省级重点项目1个以上")
-    assert "时间节点:2026-01-20\n原时限:2025-12-31 · 延期1次\n" in card
+    assert "时间节点:2026-01-20(原时限2025-12-31,延期1次)\n" in card
     assert "· 12-01 09:00 周组长同意延期至2026-01-20,转分管领导\n" in card
     assert "· 今天10:00 张主任(分管领导)同意延期至2026-01-20\n" in card
     with app.sessions() as session:
