@@ -20,8 +20,8 @@ from bot.config import PROJECT_ROOT, load_config
 from bot.models import OutboxMessage, Person
 from bot.services import outbox_store
 from bot.services.people import bind_identity
+from testing.fake_telegram import FakeTelegramAPI
 from tests.conftest import fresh_pg_database, pg_unavailable
-from tests.fakes.telegram_api import FakeTelegramAPI
 
 pytestmark = pytest.mark.postgres
 
