@@ -2,6 +2,11 @@
 
 SQLite by default (a file under ``var/``, WAL journal, foreign keys on); any SQLAlchemy URL
 works. The schema is created and upgraded only through Alembic migrations.
+
+Durable by default: a reply saying "recorded" is sent only after its commit, so the commit
+must survive an OS crash or power loss, not only a crash of the process. SQLite therefore
+runs ``synchronous=FULL`` (WAL: every commit fsyncs the log), and PostgreSQL sessions run
+``synchronous_commit=on`` (set explicitly, so a server default of ``off`` cannot weaken it).
 """
 from __future__ import annotations
 
@@ -43,8 +48,17 @@ logger = logging.getLogger(__name__)
 ALEMBIC_DIR = PROJECT_ROOT / "alembic"
 
 
+#: SQLite's ``synchronous`` level on every connection: FULL (2) fsyncs the WAL at each commit
+SQLITE_SYNCHRONOUS = "FULL"
+#: PostgreSQL connections older than this are replaced at checkout (instead of a pre-ping
+#: round trip on every checkout: a dropped connection then fails one message, which the
+#: channel's redelivery or the user's retry answers)
+POOL_RECYCLE_SECONDS = 1800
+
+
 def make_engine(url: str, echo: bool = False) -> Engine:
-    """Build the engine; SQLite files get WAL, foreign keys and a busy timeout."""
+    """Build the engine; SQLite files get WAL, synchronous=FULL, foreign keys and a busy
+    timeout; PostgreSQL gets synchronous_commit=on and recycled (not pre-pinged) connections."""
     if url.startswith("sqlite"):
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
@@ -56,11 +70,14 @@ def make_engine(url: str, echo: bool = False) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
             cursor.close()
 
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    if url.startswith("postgresql"):
+        return create_engine(url, echo=echo, pool_recycle=POOL_RECYCLE_SECONDS,
+                             connect_args={"options": "-c synchronous_commit=on"})
+    return create_engine(url, echo=echo, pool_recycle=POOL_RECYCLE_SECONDS)
 
 
 def make_session_factory(engine: Engine, info: Optional[dict[str, Any]] = None) -> sessionmaker[Session]:
