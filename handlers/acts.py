@@ -186,8 +186,8 @@ def cmd_instruct(ctx: Ctx, args: str) -> Reply:
                 return propose_instruct(ctx, task, text)
         if error.suggestions:
             raise
-        raise InvalidInput(f"批示哪个事项?没有事项叫“{text.split()[0] if text else ''}”。\n"
-                           "请写:批示 事项名 内容,例如:批示 纳图电气 抓紧推进二期。") from None
+        raise InvalidInput(error.message + "\n批示哪个事项?请写:批示 事项名 内容,例如:批示 纳图电气 抓紧推进二期。"
+                           "什么也没记录。") from None
 
 
 def person_named(ctx: Ctx, name: Optional[str]) -> Optional[Person]:

@@ -199,7 +199,8 @@ def test_team_summary_shows_the_ranking_position(app, chat_as):
 
 
 def test_awaiting_review_in_words_is_the_reviewers_list(app, chat_as):
+    assert chat_as("李组长").say("待我审核的") == "待审核事项:没有。"
     assert chat_as("张主任").say("待审核的") == "待审核事项:没有。"
     chat_as("赵干部").say("/update 新签约引进省级重点项目1个以上 100%")
-    assert chat_as("周组长").say("有没有要我审的").startswith("待审核事项(共1项)")
-    assert chat_as("李组长").say("待我审核的") == "待审核事项:没有。"  # another team's
+    assert chat_as("周组长").say("有没有要我审的") == "待审核事项(共1项)\n🟢 新签约引进省级重点项目1个以上 100% 截止12-31"
+    assert chat_as("张主任").say("待审核的").startswith("待审核事项(共1项)")
