@@ -40,6 +40,7 @@ class Cb(StrEnum):
     TIMELINE = "tl"       # a task's timeline page: task id, page
     INSTRUCT = "is"       # write a 批示 on a task (one-step dialogue): task id
     FEEDBACK = "fb"       # answer a 批示 with a 反馈 (one-step dialogue): task id
+    ACT = "ac"            # confirm an instruction in words (催办/批示/审核/交办): dialogue id, y | n
 
 
 #: what to send instead of an expired button, per code ("按钮已过期,请发 … 重新操作。")
@@ -66,6 +67,7 @@ EXPIRED_HINTS: dict[str, str] = {
     Cb.INSTRUCT: "/instruct 事项 内容",
     Cb.FEEDBACK: "/feedback 事项 内容",
     Cb.DASHBOARD: "驾驶舱",
+    Cb.ACT: "/urge、/instruct、/approve_done、/return 或 /assign",
 }
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Optional
 
 from sqlalchemy import bindparam, select
@@ -14,6 +14,8 @@ from bot.models import ChatMemory, Conversation, Person, Team
 from bot.services.people import group_team
 
 _UNKNOWN = object()
+#: a short follow-up ("催一下", "批示 加快进度") refers to the last topic for this long
+TOPIC_MINUTES = 10
 # built once (see bot.services.tasks on why): every free-text message reads the chat's memory
 _MEMORY = select(ChatMemory).where(ChatMemory.channel == bindparam("channel"),
                                    ChatMemory.chat_id == bindparam("chat_id"),
@@ -99,6 +101,22 @@ class Ctx:
             self._memory = self.session.scalar(_MEMORY, {"channel": self.msg.channel, "chat_id": self.msg.chat_id,
                                                          "person_id": self.person.id})
         return self._memory
+
+    def fresh_topic(self) -> Optional[dict]:
+        """The chat's last topic (task, indicator, team, list) if it is at most TOPIC_MINUTES old."""
+        topic = self.memory().get("topic")
+        if not topic:
+            return None
+        try:
+            at = datetime.fromisoformat(topic["at"])
+        except (KeyError, ValueError):
+            return None
+        return topic if self.now - at <= timedelta(minutes=TOPIC_MINUTES) else None
+
+    def topic_task(self) -> Optional[int]:
+        """The task the chat was last about (fresh), or None."""
+        topic = self.fresh_topic()
+        return topic["id"] if topic and topic.get("kind") == "task" else None
 
     def memory(self) -> dict[str, Any]:
         row = self._memory_row()

@@ -136,7 +136,11 @@ def cmd_split(ctx: Ctx, args: str) -> Reply:
 
 
 def _create(ctx: Ctx, conv: Conversation) -> Reply:
-    data = dict(conv.data or {})
+    return create_assigned(ctx, dict(conv.data or {}))
+
+
+def create_assigned(ctx: Ctx, data: dict) -> Reply:
+    """Create what a confirmed 交办 / 分解 holds (``{"specs": [...], "parent_id"?}``); ends the dialogue."""
     specs = [assign_service.AssignSpec.from_data(d) for d in data.get("specs") or []]
     rules = ctx.app.config.lights
     ctx.end_conversation()
@@ -325,7 +329,8 @@ def cmd_node(ctx: Ctx, args: str) -> Reply:
 
 # ---------------------------------------------------------------- 批示 and 反馈
 
-def _instruct(ctx: Ctx, task: Task, text: str) -> Reply:
+def instruct_reply(ctx: Ctx, task: Task, text: str) -> Reply:
+    """Record a 批示 now (the command, its dialogue, and a 批示 in words after 确定)."""
     instruction_service.instruct(ctx.session, ctx.now, ctx.person, task, text)
     ctx.end_conversation()
     told = "、".join(p.name for p in assign_service.recipients(ctx.session, task)) or "无人(没有责任人和专班负责人)"
@@ -338,7 +343,7 @@ def cmd_instruct(ctx: Ctx, args: str) -> Reply:
     if not text:
         ctx.start_conversation("instruct", "text", {"task_id": task.id})
         return Reply(f"批示:📌 {task.name}\n请写批示内容。(发“取消”退出)")
-    return _instruct(ctx, task, text)
+    return instruct_reply(ctx, task, text)
 
 
 def cb_instruct(ctx: Ctx, parts: list[str]) -> Reply:
@@ -354,7 +359,7 @@ def continue_instruct(ctx: Ctx, conv: Conversation, text: str) -> Optional[Reply
     if task is None:
         ctx.end_conversation()
         return Reply("这个事项已不存在,已退出。")
-    return _instruct(ctx, task, text)
+    return instruct_reply(ctx, task, text)
 
 
 def _feedback(ctx: Ctx, task: Task, text: str) -> Reply:
@@ -399,22 +404,23 @@ def continue_feedback(ctx: Ctx, conv: Conversation, text: str) -> Optional[Reply
 
 # ---------------------------------------------------------------- 催办
 
-def _urge(ctx: Ctx, task: Task, words: str) -> Reply:
-    target = urge_service.urge(ctx.session, ctx.now, ctx.person, task, words)
+def urge_reply(ctx: Ctx, task: Task, words: str, to: Optional[Person] = None) -> Reply:
+    """催办 now (the command, the button, and a 催办 in words after 确定)."""
+    target = urge_service.urge(ctx.session, ctx.now, ctx.person, task, words, to)
     return Reply(f"📣 已催办:{task.name}\n已通知{target.name}(第{task.urge_count}次催办)。", notice="已催办")
 
 
 def cmd_urge(ctx: Ctx, args: str) -> Reply:
     """/urge 事项 [要说的话] — 催办责任人(专班负责人、领导)"""
     task, words = split_task(ctx, args, "请写要催办的事项,例如:催办 纳图电气 请本周报进展")
-    return _urge(ctx, task, words)
+    return urge_reply(ctx, task, words)
 
 
 def cb_urge(ctx: Ctx, parts: list[str]) -> Reply:
     task = _task_from(ctx, parts)
     if task is None:
         return Reply("这个事项已不存在。", notice="已过期")
-    return _urge(ctx, task, "")
+    return urge_reply(ctx, task, "")
 
 
 # ---------------------------------------------------------------- 时间轴

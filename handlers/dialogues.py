@@ -12,7 +12,7 @@ from typing import Optional
 
 from bot.messages import Reply
 from bot.models import Conversation
-from handlers import cycle, flows, proposals, reminders, reviews
+from handlers import acts, cycle, flows, proposals, reminders, reviews
 from handlers.context import Ctx
 
 Step = Callable[[Ctx, Conversation, str], Optional[Reply]]
@@ -26,10 +26,12 @@ DIALOGUES: dict[str, Step] = {
     "assign": cycle.continue_assign,      # 交办: cycle.ASSIGN_STEPS (name → team → owner → deadline → 节点 → 来源) → 确定
     "instruct": cycle.continue_instruct,  # 批示: the text
     "feedback": cycle.continue_feedback,  # 反馈: the text
+    acts.FLOW: acts.continue_act,         # 催办/批示/审核/交办 in words: 确定 (取消 as everywhere)
 }
 
 NAMES = {"guided": "进展填报", "confirm": "进展确认", "extend": "延期申请", "propose": "进展草稿",
-         reviews.FLOW: "退回理由", "assign": "交办", "instruct": "批示", "feedback": "反馈"}
+         reviews.FLOW: "退回理由", "assign": "交办", "instruct": "批示", "feedback": "反馈",
+         acts.FLOW: "待确认的操作"}
 
 
 def describe(conv: Conversation) -> str:

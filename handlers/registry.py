@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from bot.buttons import Cb
 from bot.messages import Reply
 from bot.permissions import Action, allowed
+from handlers import acts as ac
 from handlers import commands as c
 from handlers import cycle as cy
 from handlers import dashboard as dsh
@@ -107,7 +108,7 @@ _COMMAND_LIST = [
             "/set 事项 责任人|专班|截止|来源 新值", ("修改台账", "修改"), Action.EDIT),
     Command("node", cy.cmd_node, "节点:添加、改名、改期、完成(专班负责人、管理员)",
             "/node 事项 add|rename|date|done 节点 [日期]", ("节点",), Action.EDIT),
-    Command("instruct", cy.cmd_instruct, "领导批示,推送给责任人并跟踪反馈", "/instruct 事项 内容", ("批示",),
+    Command("instruct", ac.cmd_instruct, "领导批示,推送给责任人并跟踪反馈", "/instruct 事项 内容", ("批示",),
             Action.INSTRUCT),
     Command("feedback", cy.cmd_feedback, "反馈领导批示的办理情况", "/feedback 事项 内容", ("反馈",), Action.REPORT),
     Command("urge", cy.cmd_urge, "催办责任人(专班负责人、领导)", "/urge 事项 [要说的话]", ("催办",), Action.URGE),
@@ -156,6 +157,7 @@ CALLBACKS: dict[str, tuple[Callable, Action]] = {
     Cb.TIMELINE: (cy.cb_timeline, Action.READ),
     Cb.INSTRUCT: (cy.cb_instruct, Action.INSTRUCT),
     Cb.FEEDBACK: (cy.cb_feedback, Action.REPORT),
+    Cb.ACT: (ac.cb_act, Action.READ),  # each act checks its own action (handlers.acts.ACTIONS)
 }
 
 

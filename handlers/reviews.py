@@ -31,12 +31,12 @@ def _split_task(ctx: Ctx, text: str) -> tuple[Task, str]:
     raise InvalidInput("请写事项名称,例如:通过 纳图电气")
 
 
-def _approved(ctx: Ctx, task: Task) -> Reply:
+def approved_reply(ctx: Ctx, task: Task) -> Reply:
     review.approve(ctx.session, ctx.now, ctx.person, task, ctx.app.config.lights)
     return Reply(f"✅ 已审核通过:{task.name},已销号。已通知责任人。", notice="已通过")
 
 
-def _returned(ctx: Ctx, task: Task, reason: str) -> Reply:
+def returned_reply(ctx: Ctx, task: Task, reason: str) -> Reply:
     review.return_task(ctx.session, ctx.now, ctx.person, task, reason, ctx.app.config.lights)
     owner = task.owner.name if task.owner else "报送人"
     return Reply(f"↩️ 已退回:{task.name}\n理由:{reason.strip()}\n已通知{owner},事项回到办理中。",
@@ -46,22 +46,22 @@ def _returned(ctx: Ctx, task: Task, reason: str) -> Reply:
 def cmd_approve_done(ctx: Ctx, args: str) -> Reply:
     """/approve_done 事项 — 审核通过,事项销号(专班负责人、领导)"""
     if not args.strip():
-        return _pending_list(ctx, "通过")
+        return pending_list(ctx, "通过")
     task, rest = _split_task(ctx, args)
-    return _approved(ctx, task)
+    return approved_reply(ctx, task)
 
 
 def cmd_return(ctx: Ctx, args: str) -> Reply:
     """/return 事项 理由 — 退回,写明理由(专班负责人、领导)"""
     if not args.strip():
-        return _pending_list(ctx, "退回")
+        return pending_list(ctx, "退回")
     task, reason = _split_task(ctx, args)
     if not reason.strip():
         raise InvalidInput(f"退回要写理由,例如:退回 {task.name} 验收材料不全")
-    return _returned(ctx, task, reason)
+    return returned_reply(ctx, task, reason)
 
 
-def _pending_list(ctx: Ctx, word: str) -> Reply:
+def pending_list(ctx: Ctx, word: str) -> Reply:
     tasks = review.pending_for(ctx.session, ctx.person)
     if not tasks:
         return Reply("没有待审核的事项。")
@@ -80,8 +80,12 @@ def cb_review(ctx: Ctx, parts: list[str]) -> Reply:
     if task is None:
         return Reply("这个事项已不存在。", notice="已过期")
     if parts[1] == "y":
-        return _approved(ctx, task)
-    # 退回: check now (so a stale button says so at once), then ask the reason
+        return approved_reply(ctx, task)
+    return ask_reason(ctx, task)
+
+
+def ask_reason(ctx: Ctx, task: Task) -> Reply:
+    """退回 without a reason yet: check now (so a stale button says so at once), then ask it."""
     if not review.can_review(ctx.session, ctx.person, task):
         raise PermissionDenied(f"“{task.name}”不是你专班的事项,不能审核。")
     if task.review_status != review.PENDING:
@@ -101,4 +105,4 @@ def continue_return(ctx: Ctx, conv: Conversation, text: str) -> Optional[Reply]:
     ctx.end_conversation()
     if task.review_status != review.PENDING:  # decided meanwhile: say so, leave the dialogue
         return Reply(review.not_pending_text(task) + "(你的退回没有生效)")
-    return _returned(ctx, task, text)
+    return returned_reply(ctx, task, text)

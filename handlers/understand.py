@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Optional
 
 from sqlalchemy import func, select
@@ -39,17 +39,15 @@ from bot.models import (
 from bot.numerals import parse_progress, strip_span
 from bot.permissions import Action, allowed, refusal
 from bot.services import indicators as indicator_service
-from bot.services import personal, reminder_rules, task_lists
+from bot.services import personal, ranking, reminder_rules, task_lists
 from bot.services import tasks as task_service
 from bot.services.charts import indicator_series
 from bot.services.errors import PermissionDenied
 from bot.services.lookup import KIND_INDICATOR, KIND_TASK, NAMES
 from bot.services.text import fmt_number, fmt_signed
-from handlers import commands, proposals, reminders
+from handlers import acts, commands, proposals, ranks, reminders, reviews
 from handlers import nlu_text as T
 from handlers.context import Ctx
-
-TOPIC_MINUTES = 10
 
 
 @dataclass
@@ -102,8 +100,6 @@ LIST_RULES: list[tuple[str, re.Pattern]] = [
     ("week", re.compile(r"(?:这周|本周|这礼拜|本礼拜|这星期|这个星期).{0,4}(?:到期|要交|截止|要报|的)")),
     ("done", re.compile(r"^(?:已经|已)?(?:完成|办结|销号)的")),
 ]
-#: cycle-b / cycle-a lists not on this branch: intent name -> the command to use
-PLACEHOLDER_LISTS = {"awaiting_review": ("待审核事项", "/review"), "unsigned": ("未签收的交办", "/unsigned")}
 
 
 def _now_iso(ctx: Ctx) -> str:
@@ -111,19 +107,11 @@ def _now_iso(ctx: Ctx) -> str:
 
 
 def fresh_topic(ctx: Ctx) -> Optional[dict]:
-    topic = ctx.memory().get("topic")
-    if not topic:
-        return None
-    try:
-        at = datetime.fromisoformat(topic["at"])
-    except (KeyError, ValueError):
-        return None
-    return topic if ctx.now - at <= timedelta(minutes=TOPIC_MINUTES) else None
+    return ctx.fresh_topic()
 
 
 def _topic_task(ctx: Ctx) -> Optional[int]:
-    topic = fresh_topic(ctx)
-    return topic["id"] if topic and topic.get("kind") == "task" else None
+    return ctx.topic_task()
 
 
 _TEAMS = select(Team.id, Team.name)  # built once
@@ -194,7 +182,7 @@ def classify(ctx: Ctx, raw: str) -> Optional[Understanding]:
                 return match.best[1]
         return None
 
-    # instructions for the 督办 cycle (placeholders until cycle-a / cycle-b are merged)
+    # instructions for the 督办 cycle: confirmed before they act (handlers.acts)
     if _INSTRUCT.search(flat):
         body = re.sub(r"^.*?批示(?:一下)?[::]?\s*", "", text) if not flat.startswith("批示") else re.sub(r"^批示\s*", "", text)
         for m2 in tasks:
@@ -206,7 +194,8 @@ def classify(ctx: Ctx, raw: str) -> Optional[Understanding]:
     if _RANK.search(flat) and not (team and "排第几" in flat):
         what = "tasks" if re.search(r"事项|任务", flat) else "teams"
         kind = "项目专班" if "项目专班" in flat else "招商专班" if "招商专班" in flat else None
-        return Understanding("ranking", {"what": what, "kind": kind})
+        return Understanding("ranking", {"what": what, "kind": kind,
+                                         "position": bool(re.search(r"排第几|我们|咱们|本专班", flat))})
     if _URGE.search(flat) or ("提醒" in flat and people):
         return Understanding("urge", {"task": task_slot() or _topic_task(ctx),
                                       "person": people[0].name if people else None,
@@ -219,7 +208,8 @@ def classify(ctx: Ctx, raw: str) -> Optional[Understanding]:
             for m2 in tasks:
                 rest = rest.replace(text[m2.start:m2.end], " ")
             rest = re.sub(r"退回|不通过|驳回|审核", " ", rest)
-            reason = re.split(r"[,,\s]+", rest.strip(" ,,"))[0] if rest.strip(" ,,") else ""
+            reason = re.sub(r"^[\s,,::。]+|[\s,,。]+$", "", rest)
+            reason = re.sub(r"^(?:理由|原因)[是::\s]*", "", reason)
         pick = re.match(r"^第(\d+|[一二三四五六七八九十])个", flat)
         task_id = task_slot()
         number = None
@@ -530,9 +520,6 @@ def do_page(ctx: Ctx, u: Understanding) -> Reply:
 def do_list(ctx: Ctx, u: Understanding) -> Reply:
     s = u.slots
     which, arg = s["which"], s.get("arg")
-    if which in PLACEHOLDER_LISTS:
-        title, command = PLACEHOLDER_LISTS[which]
-        return Reply(f"{title}:这项功能在督办流程上线后可用,届时发 {command} 查看。")
     if which == "due":
         arg = str(s.get("days") or 7)
     if which in ("team",) or (s.get("team") and which not in ("team",)):
@@ -573,6 +560,10 @@ def do_team(ctx: Ctx, u: Understanding) -> Reply:
         .order_by(Task.deadline).limit(3)).all()
     if upcoming:
         lines.append("最近节点:" + ";".join(f"{n} {d:%m-%d}" for n, d in upcoming))
+    scores = ranking.compute(ctx.session, ctx.now, ctx.app.config.ranking)
+    place = next((sc for sc in scores if sc.team_id == team.id), None)
+    if place is not None:
+        lines.append(f"考核排名:第{place.rank}名(共{len(scores)}个专班),{place.score:.1f}分")
     lines.append(f"看清单发:/tasks {team.name}")
     ctx.remember(topic={"kind": "team", "id": team.id, "at": _now_iso(ctx)})
     return Reply("\n".join(lines))
@@ -772,30 +763,55 @@ def do_snooze(ctx: Ctx, u: Understanding) -> Reply:
     return Reply(f"🔔 好的,{when:%m-%d %H:%M} 再提醒你。")
 
 
-# -- placeholders: the intent and its slots are understood; the feature arrives with cycle-a/b
+# -- the 督办 cycle in words: checked now, confirmed with [确定] before acting (handlers.acts)
 
-def _placeholder(command: str, what: str, needs_task: bool = True) -> Callable[[Ctx, Understanding], Reply]:
-    def run(ctx: Ctx, u: Understanding) -> Reply:
-        s = u.slots
-        if needs_task and not s.get("task") and not s.get("all") and not s.get("pick"):
-            return Reply(f"{what}哪个事项?请写上事项名称,例如:{what} 纳图电气。")
-        parts = [what]
-        if s.get("task"):
-            parts.append("事项:" + NAMES.name_of(ctx.session, (KIND_TASK, s["task"])))
-        for key, label in (("pick", "事项"), ("person", "对象"), ("decision", "结论"), ("reason", "理由"), ("text", "内容"),
-                           ("name", "事项"), ("owner", "责任人"), ("team", "专班"), ("deadline", "截止"),
-                           ("what", "范围")):
-            if s.get(key):
-                parts.append(f"{label}:{s[key]}")
-        return Reply("已听懂:" + ",".join(parts) + f"。\n这项功能合并督办流程后可用,届时发 {command}。")
-    return run
+def _task(ctx: Ctx, task_id: int) -> Task:
+    return task_service.get_task_for_card(ctx.session, task_id)
+
+
+def do_urge(ctx: Ctx, u: Understanding) -> Reply:
+    s = u.slots
+    if s.get("all"):
+        ids = ctx.memory().get("list", {}).get("ids") or []
+        if not ids:
+            return Reply("催办哪些事项?先打开一个清单(例如:谁还没报),再发“都催一下”。")
+        return acts.propose_urge_many(ctx, [_task(ctx, i) for i in ids if _task(ctx, i) is not None])
+    if not s.get("task"):
+        return Reply("催办哪个事项?请写事项名称,例如:催办 纳图电气。什么也没做。")
+    to = acts.person_named(ctx, s.get("person"))
+    return acts.propose_urge(ctx, _task(ctx, s["task"]), to)
+
+
+def do_instruct(ctx: Ctx, u: Understanding) -> Reply:
+    if not u.slots.get("task"):
+        return Reply("批示哪个事项?请写:批示 事项名 内容,例如:批示 纳图电气 抓紧推进二期。什么也没记录。")
+    return acts.propose_instruct(ctx, _task(ctx, u.slots["task"]), u.slots.get("text") or "")
+
+
+def do_review(ctx: Ctx, u: Understanding) -> Reply:
+    s = u.slots
+    if not s.get("task"):
+        if s.get("pick"):
+            return Reply(f"清单上没有{s['pick']}。发“待审核的”看要审核的事项。")
+        return reviews.pending_list(ctx, s["decision"])
+    return acts.propose_review(ctx, _task(ctx, s["task"]), s["decision"], s.get("reason") or "")
+
+
+def do_assign(ctx: Ctx, u: Understanding) -> Reply:
+    s = u.slots
+    return acts.propose_assign(ctx, s["name"], s.get("team"), s.get("owner"), s.get("deadline"))
+
+
+def do_ranking(ctx: Ctx, u: Understanding) -> Reply:
+    if u.slots.get("what") == "tasks":  # the slowest tasks: those most behind 序时进度
+        return commands.list_reply(ctx, "behind", None, 1)
+    return ranks.ranking_reply(ctx, u.slots.get("kind"), u.slots.get("position", False))
 
 
 @dataclass(frozen=True)
 class Intent:
     func: Callable[[Ctx, Understanding], Reply]
     action: Action
-    placeholder: bool = False
 
 
 #: THE table: intent -> handler and the permission it needs (checked here, once).
@@ -813,12 +829,12 @@ INTENTS: dict[str, Intent] = {
     "help": Intent(do_help, Action.ANYONE),
     "remind_settings": Intent(do_remind, Action.READ),
     "snooze": Intent(do_snooze, Action.READ),
-    # 督办 cycle (cycle-a / cycle-b): wire to their handlers after merging
-    "urge": Intent(_placeholder("/urge 事项 [人]", "催办"), Action.URGE, True),
-    "instruct": Intent(_placeholder("/instruct 事项 内容", "批示"), Action.INSTRUCT, True),
-    "review": Intent(_placeholder("/review 事项 通过|退回 理由", "审核"), Action.REVIEW, True),
-    "assign": Intent(_placeholder("/assign 名称 专班 截止", "交办", needs_task=False), Action.ASSIGN, True),
-    "ranking": Intent(_placeholder("/rank", "排名", needs_task=False), Action.RANK, True),
+    # 督办 cycle: each confirmed with [确定] before it acts (handlers.acts)
+    "urge": Intent(do_urge, Action.URGE),
+    "instruct": Intent(do_instruct, Action.INSTRUCT),
+    "review": Intent(do_review, Action.REVIEW),
+    "assign": Intent(do_assign, Action.ASSIGN),
+    "ranking": Intent(do_ranking, Action.RANK),
 }
 
 
@@ -827,12 +843,11 @@ def answer(ctx: Ctx, text: str) -> Optional[Reply]:
     understood = classify(ctx, text)
     if understood is None:
         return None
+    intent = INTENTS[understood.intent]
+    if not allowed(ctx.person, intent.action):
+        raise PermissionDenied(refusal(intent.action))
     if understood.intent == "assign" and not understood.slots.get("name"):
         return Reply("交办什么事项?请写:交办 事项名 专班或责任人 截止日期,例如:交办 防汛物资清点 王干部 下周五前。")
-    intent = INTENTS[understood.intent]
-    # a placeholder only says what it understood; the real handler checks its own action
-    if not intent.placeholder and not allowed(ctx.person, intent.action):
-        raise PermissionDenied(refusal(intent.action))
     ctx.last_understanding = understood
     return intent.func(ctx, understood)
 

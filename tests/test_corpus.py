@@ -10,10 +10,7 @@ Known failures (the answer is wrong; reported in docs/readme-nlu.md):
 from tests.corpus_check import rates, run_all
 
 GOAL = 0.95
-KNOWN_FAILURES = {"园区", "中德园区 进度45 下一步 土地挂牌",
-                  # TEMPORARY while the review/ranking intents are wired to the real commands
-                  "退回 祺胜新材料 佐证材料不全", "退回 省级重点项目 签约合同没上传", "通过", "退回", "专班排名",
-                  "批示 纳图电气:本月底前完成主体封顶", "批示 抓紧推进", "批示 加快招商进度"}
+KNOWN_FAILURES = {"园区", "中德园区 进度45 下一步 土地挂牌"}
 
 
 def test_corpus_success_rate_per_role(app, capsys):

@@ -90,7 +90,8 @@ def withdraw(session: Session, now: datetime, person: Person, task: Task) -> Non
     event(session, now, task, person, "withdrawn", "进度改回100%以下,撤回审核")
 
 
-def _check(session: Session, person: Person, task: Task) -> None:
+def check_decision(session: Session, person: Person, task: Task) -> None:
+    """Refuse (PermissionDenied / InvalidInput) when ``person`` may not decide ``task`` now."""
     if not can_review(session, person, task):
         if person.role == ROLE_TEAM_LEAD and task.owner_id == person.id:
             raise PermissionDenied(f"“{task.name}”的责任人是你,请由管理员或领导审核。")
@@ -131,7 +132,7 @@ def _decide(session: Session, task: Task, values: dict) -> bool:
 
 def approve(session: Session, now: datetime, person: Person, task: Task, lights: LightsConfig) -> Task:
     """通过: the task is closed (已销号); the owner and the submitter are told."""
-    _check(session, person, task)
+    check_decision(session, person, task)
     if not _decide(session, task, {"review_status": APPROVED, "status": STATUS_DONE, "return_reason": None}):
         raise _lost(session, task)
     session.refresh(task)
@@ -153,7 +154,7 @@ def return_task(session: Session, now: datetime, person: Person, task: Task, rea
         raise InvalidInput("退回要写理由,例如:退回 纳图电气 验收材料不全")
     if len(reason) > MAX_REASON:
         raise InvalidInput(f"理由太长({len(reason)}字),请控制在{MAX_REASON}字以内。")
-    _check(session, person, task)
+    check_decision(session, person, task)
     if not _decide(session, task, {"review_status": RETURNED, "status": STATUS_ACTIVE, "return_reason": reason}):
         raise _lost(session, task)
     session.refresh(task)

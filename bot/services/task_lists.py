@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from bot.clock import OFFICE_TZ
 from bot.db import TASKS_VERSION_KEY, meta_version
 from bot.models import (
+    ROLE_LEADER,
+    ROLE_TEAM_LEAD,
     STATUS_ACTIVE,
     STATUS_DONE,
     ExtensionRequest,
@@ -50,7 +52,11 @@ LIST_FILTERS = {
     "unreported": "7天以上未报进展",
     "behind": "落后序时进度",
     "extension": "待审批的延期申请",
+    "awaiting_review": "待审核事项",
+    "unsigned": "未签收的交办",
 }
+#: filters whose rows depend on who asks (by role), besides "mine" and scoped ones
+PERSONAL_FILTERS = {"mine", "awaiting_review", "unsigned"}
 #: a scope after "+" narrows any filter: "red+mine", "overdue+team"
 SCOPE_TITLES = {"mine": "我的", "team": "本专班"}
 UNREPORTED_DAYS = 7
@@ -82,7 +88,7 @@ def list_tasks(
 ) -> TaskPage:
     """Tasks for a list command, most urgent first, one page at a time."""
     today = now.date()
-    personal = which == "mine" or "+" in which
+    personal = which in PERSONAL_FILTERS or "+" in which
     cache = list_cache(session)
     cache_key = (tasks_version(session), today, which, arg,
                  person.id if personal and person else None, page, page_size)
@@ -220,6 +226,27 @@ def _filter(session: Session, today: date, person: Optional[Person], which: str,
     elif which == "extension":
         pending = select(ExtensionRequest.task_id).where(ExtensionRequest.status == "pending")
         query = query.where(Task.id.in_(pending))
+    elif which == "awaiting_review":
+        # 待审核: what this person may review (their team's, not their own; leaders and admins
+        # all); a cadre sees their own and their team's tasks waiting for review
+        query = query.where(Task.review_status == "pending")
+        if person is None:
+            raise InvalidInput("请先绑定身份。")
+        if not (person.is_admin or person.role == ROLE_LEADER):
+            if person.role == ROLE_TEAM_LEAD:
+                query = query.where(Task.team_id == person.team_id, Task.owner_id.is_distinct_from(person.id))
+            else:
+                query = query.where(or_(Task.owner_id == person.id, Task.team_id == person.team_id)
+                                    if person.team_id is not None else Task.owner_id == person.id)
+    elif which == "unsigned":
+        # 交办 not yet signed: a cadre's own, a team lead's team's, all for leaders and admins
+        query = query.where(Task.assigned_at.is_not(None), Task.signed_at.is_(None),
+                            Task.status == STATUS_ACTIVE)
+        if person is None:
+            raise InvalidInput("请先绑定身份。")
+        if not (person.is_admin or person.role == ROLE_LEADER):
+            query = query.where(Task.team_id == person.team_id if person.role == ROLE_TEAM_LEAD
+                                else Task.owner_id == person.id)
     elif which == "team":
         team = find_team(session, arg or "")
         if team is None:

@@ -9,6 +9,7 @@ A team lead may urge only their own team's tasks; leaders and admins any task.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Optional
 
 from sqlalchemy.orm import Session
 
@@ -39,17 +40,24 @@ def worth_a_button(person: Person, task: Task) -> bool:
     return person.role != ROLE_TEAM_LEAD
 
 
-def urge(session: Session, now: datetime, person: Person, task: Task, words: str = "") -> Person:
-    """催办 the task's owner (or team lead); returns who was urged."""
-    words = (words or "").strip()
-    if len(words) > WORDS_MAX:
-        raise InvalidInput(f"催办的话太长({len(words)}字),请控制在{WORDS_MAX}字以内。")
+def urge_target(session: Session, now: datetime, person: Person, task: Task,
+                to: Optional[Person] = None) -> Person:
+    """Who a 催办 by ``person`` on ``task`` would reach, or the reason it cannot be done
+    (InvalidInput / PermissionDenied). ``to``: a person named by the urger — the owner, or
+    someone of the task's team; without it the owner (or, with no owner, the team lead)."""
     if not can_urge(person, task):
         raise PermissionDenied(f"“{task.name}”不是你专班的事项,不能催办。")
     if task.status == STATUS_DONE or task.review_status == "approved":
         raise InvalidInput(f"“{task.name}”已完成,不用催办。")
     if task.last_urged_at is not None and task.last_urged_at.date() == now.date():
         raise InvalidInput(f"“{task.name}”今天{task.last_urged_at:%H:%M}已催办过,明天再催。")
+    if to is not None:
+        if to.id == person.id:
+            raise InvalidInput("不能催办自己。")
+        if not to.active or (to.id != task.owner_id and (task.team_id is None or to.team_id != task.team_id)):
+            team = task.team.name if task.team else "未分配专班"
+            raise InvalidInput(f"{to.name}不是“{task.name}”的责任人,也不是{team}的人员,不能催{to.name}。")
+        return to
     target = session.get(Person, task.owner_id) if task.owner_id else None
     if target is None or not target.active:
         target = team_lead_of(session, task.team_id)
@@ -59,6 +67,16 @@ def urge(session: Session, now: datetime, person: Person, task: Task, words: str
     if target.id == person.id:
         raise InvalidInput(f"“{task.name}”还没有责任人,催办会发给你自己。请先指定责任人:"
                            f"/set {task.name} 责任人 姓名")
+    return target
+
+
+def urge(session: Session, now: datetime, person: Person, task: Task, words: str = "",
+         to: Optional[Person] = None) -> Person:
+    """催办 the task's owner (or team lead, or the person named ``to``); returns who was urged."""
+    words = (words or "").strip()
+    if len(words) > WORDS_MAX:
+        raise InvalidInput(f"催办的话太长({len(words)}字),请控制在{WORDS_MAX}字以内。")
+    target = urge_target(session, now, person, task, to)
     before = {"urge_count": task.urge_count or 0, "last_urged_at": task.last_urged_at}
     task.urge_count = (task.urge_count or 0) + 1
     task.last_urged_at = now
