@@ -2,7 +2,7 @@
 on SQLite and PostgreSQL: each answer is judged exactly (tests/corpus_check.py) — the intent,
 the key figure, the task, what was recorded. Passes when every role is at least 95%.
 
-Known failures (the answer is wrong; reported in docs/readme-nlu.md):
+Known failures (the answer is wrong; listed in the README section 怎么说都行):
 - "园区" (leader): opens 中匈国际科创园区; 中德电力装备产业园 is not named with 园区.
 - "中德园区 进度45 下一步 土地挂牌" (cadre): asks between two 园 tasks instead of proposing 中德.
 """
