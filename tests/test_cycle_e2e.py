@@ -17,11 +17,15 @@ import re
 import signal
 import subprocess
 import sys
+import threading
+import time
 from datetime import date, datetime
+from pathlib import Path
 
 import httpx
 import openpyxl
 import pytest
+import yaml
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
@@ -37,6 +41,9 @@ from bot.models import (
 )
 from tests.conftest import PG_URL, fresh_pg_database, pg_unavailable
 from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.fakes.wecom_api import FakeWeComAPI, make_text_xml
+from tests.test_wecom_process import WAIT_S, Bot
+from tests.wecom_helpers import AGENT, CORP, ROBOT_KEY, SECRET, texts
 
 pytestmark = pytest.mark.slow
 
@@ -401,3 +408,164 @@ def write_transcript_doc(transcript: list[str]) -> None:
         "`printf '/rank\\n' | python run.py console --demo --now 2026-01-05T09:00 --as 陈主任`:\n\n"
         "```text\n" + ranking + "\n```\n",
         encoding="utf-8")
+
+
+# ---------------------------------------------------------------- WeCom (numbered choices)
+
+WECOM_USERS = {"陈主任": "chenzr", "李组长": "lizz", "王干部": "wanggb"}
+
+
+class WeComBot(Bot):
+    """``python run.py serve`` with WeCom configured: template cards off (numbered choices),
+    pushes delivered every half second, started on the cycle's Sunday."""
+
+    def __init__(self, tmp_path: Path, api: FakeWeComAPI) -> None:
+        super().__init__(tmp_path, api)
+        config = yaml.safe_load(self.config.read_text(encoding="utf-8"))
+        config["wecom"]["use_template_cards"] = False
+        config["reminders"] = {"tick_seconds": 3600, "deliver_seconds": 0.5}
+        self.config.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+        self.msg_ids = iter(range(9_300_000_000_000_000_001, 9_400_000_000_000_000_000))
+        self.expected_total = 0
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "run.py", "--config", str(self.config), "serve", "--port", str(self.port),
+             "--now", START], cwd=PROJECT_ROOT, env=self.env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)
+        self.output: list[str] = []
+        ready = threading.Event()
+
+        def pump() -> None:
+            for line in self.proc.stdout:  # type: ignore[union-attr]
+                self.output.append(line)
+                if line.startswith("serving on"):
+                    ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        assert ready.wait(WAIT_S), "serve did not start:\n" + "".join(self.output)
+
+    def say(self, http: httpx.Client, who: str, text: str, **others: int) -> dict[str, list[str]]:
+        """Send ``text`` as ``who``; wait for the expected messages to each user (the actor:
+        1 unless given); return what each saw (texts made stable; a file as <file NAME>)."""
+        expect = {who: 1, **others}
+        before = {name: self._count(name) for name in expect}
+        inner = make_text_xml(CORP, WECOM_USERS[who], text, AGENT, msg_id=next(self.msg_ids))
+        response = self.post(http, inner)
+        assert (response.status_code, response.text) == (200, "")
+        got = {}
+        deadline = time.monotonic() + WAIT_S
+        for name, n in expect.items():
+            while self._count(name) < before[name] + n:
+                assert time.monotonic() < deadline, (name, texts(self.api.sent[-5:]), "".join(self.output[-20:]))
+                assert self.proc.poll() is None, "".join(self.output)
+                time.sleep(0.05)
+            got[name] = [self._seen(m) for m in self._mine(name)[before[name]:before[name] + n]]
+            self.expected_total += n
+        return got
+
+    def _mine(self, name: str) -> list[dict]:
+        return [m for m in self.api.sent if m["touser"] == WECOM_USERS[name]]
+
+    def _count(self, name: str) -> int:
+        return len(self._mine(name))
+
+    def _seen(self, message: dict) -> str:
+        if message["msgtype"] == "file":
+            return f"<file {self.api.uploads[message['content']]['filename']}>"
+        assert message["msgtype"] == "text", message
+        return stable(message["content"])
+
+
+def numbered(text: str, *labels: str) -> str:
+    return text + "\n回复数字选择:\n" + "\n".join(f"{i}. {label}" for i, label in enumerate(labels, 1))
+
+
+def listed(text: str, *labels: str) -> str:
+    """A push's buttons, listed as plain labels (on WeCom without cards the words do the work)."""
+    return text + "\n" + "\n".join(f"· {label}" for label in labels)
+
+
+@pytest.fixture
+def wecom_bot(tmp_path):
+    api = FakeWeComAPI(corp_id=CORP, secret=SECRET, agent_id=AGENT, robot_keys={ROBOT_KEY})
+    api.start_in_thread()
+    bot = WeComBot(tmp_path, api)
+    result = bot.run("import", "data/diaozhuang-2025.yaml", "data/demo-people.yaml")
+    assert result.returncode == 0, result.stderr
+    bot.start()
+    yield bot
+    bot.stop()
+    api.stop()
+
+
+def test_whole_cycle_through_wecom_callback(wecom_bot):
+    bot = wecom_bot
+    with httpx.Client(timeout=10) as http:
+        for name, code in INVITES.items():
+            assert bot.say(http, name, f"/start {code}")[name] == [
+                f"绑定成功:{name}({BOUND_AS[name]})。\n试试:财政收入多少、/tasks mine、报进展。发 /help 看全部用法。"]
+
+        # 交办 in one line, confirmed with the number of [确定交办]
+        assert bot.say(http, "陈主任", ASSIGN_LINE)["陈主任"] == [numbered(CONFIRM, "确定交办", "取消")]
+        got = bot.say(http, "陈主任", "1", 王干部=1, 李组长=1)
+        assert got == {"陈主任": [ASSIGNED], "王干部": [listed(ASSIGN_PUSH, "签收", "看事项")],
+                       "李组长": [listed(ASSIGN_PUSH, "签收", "看事项")]}
+
+        # 签收 in words, as the push says
+        assert bot.say(http, "王干部", f"签收 {TASK}", 陈主任=1) == {"王干部": [SIGNED], "陈主任": [listed(SIGNED_PUSH, "看事项")]}
+        assert bot.say(http, "王干部", UPDATE_LINE)["王干部"] == [UPDATED]
+
+        # the lead opens the card and picks 催办 by its number
+        assert bot.say(http, "李组长", TASK)["李组长"] == [numbered(CARD_BEFORE_URGE, "报进展", "催办", "时间轴")]
+        assert bot.say(http, "李组长", "2", 王干部=1) == {"李组长": [URGED],
+                                                        "王干部": [listed(URGE_PUSH, "报进展", "看事项")]}
+
+        # 批示 and 反馈
+        got = bot.say(http, "陈主任", INSTRUCT_LINE, 王干部=1, 李组长=1)
+        assert got == {"陈主任": [INSTRUCTED], "王干部": [listed(INSTRUCT_PUSH, "反馈", "看事项")],
+                       "李组长": [listed(INSTRUCT_PUSH, "反馈", "看事项")]}
+        assert bot.say(http, "王干部", f"反馈 {TASK} {FEEDBACK}", 陈主任=1) == {
+            "王干部": [FEEDBACK_DONE], "陈主任": [listed(FEEDBACK_PUSH, "看事项")]}
+
+        # 延期 on a year-end target: the lead, then the 分管领导, both in words
+        assert bot.say(http, "王干部", f"申请延期 {TASK}")["王干部"] == [EXTEND_ASK_DATE]
+        assert bot.say(http, "王干部", "1月20日")["王干部"] == [EXTEND_ASK_REASON]
+        assert bot.say(http, "王干部", "雨季影响路面施工", 李组长=1) == {
+            "王干部": [EXTEND_SENT], "李组长": [listed(EXTEND_PUSH_LEAD, "同意延期", "不同意")]}
+        assert bot.say(http, "李组长", "同意延期 1", 陈主任=1, 王干部=1) == {
+            "李组长": [LEAD_AGREED], "陈主任": [listed(EXTEND_PUSH_LEADER, "同意延期", "不同意")],
+            "王干部": [EXTEND_PUSH_OWNER_STEP]}
+        assert bot.say(http, "陈主任", "同意延期 1", 王干部=1) == {
+            "陈主任": [LEADER_AGREED], "王干部": [EXTEND_PUSH_OWNER_DONE]}
+
+        # 100% → 待审核 → 退回 (without a reason first: refused) → 100% → 通过 → 已销号
+        assert bot.say(http, "王干部", DONE_LINE, 李组长=1) == {
+            "王干部": [DONE_REPORTED], "李组长": [listed(REVIEW_PUSH, "通过", "退回")]}
+        assert bot.say(http, "李组长", f"退回 {TASK}")["李组长"] == [
+            f"退回要写理由,例如:退回 {TASK} 验收材料不全"]
+        assert bot.say(http, "李组长", f"退回 {TASK} 缺竣工验收照片", 王干部=1) == {
+            "李组长": [RETURNED], "王干部": [listed(RETURN_PUSH, "报进展")]}
+        assert bot.say(http, "王干部", TASK)["王干部"] == [numbered(CARD_RETURNED, "报进展", "时间轴")]
+        assert bot.say(http, "王干部", AGAIN_LINE, 李组长=1) == {
+            "王干部": [AGAIN_REPORTED], "李组长": [listed(REVIEW_PUSH_AGAIN, "通过", "退回")]}
+        assert bot.say(http, "李组长", f"通过 {TASK}", 王干部=1) == {"李组长": [APPROVED], "王干部": [APPROVED_PUSH]}
+
+        # ranking and the 台账 file
+        [rank] = bot.say(http, "李组长", "排名")["李组长"]
+        lines = rank.split("\n")
+        assert (lines[0], "\n".join(lines[1:3]), lines[-1]) == (RANK_HEAD, RANK_MINE, RANK_RULE)
+        sent = bot.say(http, "李组长", "导出台账 项目一专班", 李组长=3)["李组长"]
+        assert sent[:2] == [EXPORTED, "雕庄街道台账·项目一专班事项"]
+        assert sent[2].startswith("<file ledger-20251130-10") and sent[2].endswith(".xlsx>"), sent
+        [upload] = [u for u in bot.api.uploads.values() if u["filename"].endswith(".xlsx")]
+        sheet = openpyxl.load_workbook(io.BytesIO(upload["data"])).worksheets[0]
+        rows = list(sheet.iter_rows(values_only=True))
+        [row] = [dict(zip(rows[0], r)) for r in rows[1:] if TASK in r]
+        assert {k: row[k] for k in LEDGER_ROW} == LEDGER_ROW
+
+    check_database(f"sqlite:///{bot.db}")
+    time.sleep(1.0)
+    assert len(bot.api.sent) == bot.expected_total, texts(bot.api.sent)
+    bot.stop()
+    assert bot.proc.returncode == 0 and "Traceback" not in "".join(bot.output)
