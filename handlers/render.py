@@ -56,12 +56,13 @@ def task_card(session: Session, task: Task, now: datetime, updates: int = 3) -> 
     if task.target_text:
         lines.append(f"目标:{task.target_text}")
     deadline = task.deadline.isoformat() if task.deadline else "报告未定时间节点"
-    if task.original_deadline is not None and task.original_deadline != task.deadline:
+    moved = task.original_deadline is not None and task.original_deadline != task.deadline
+    if moved and not task.extension_count:  # moved by a 台账 edit; extensions get their own line
         deadline += f"(原时限{task.original_deadline.isoformat()})"
     lines.append(f"时间节点:{deadline}")
-    if task.original_deadline is not None or task.extension_count:
+    if task.extension_count:
         original = task.original_deadline.isoformat() if task.original_deadline else "未定"
-        lines.append(f"原时限:{original} · 延期{task.extension_count or 0}次")
+        lines.append(f"原时限:{original} · 延期{task.extension_count}次")
     for at, _who, what in extension_decisions(session, task):
         lines.append(f"· {when(at, today)} {what}")
     expected = schedule_progress(task, today)
