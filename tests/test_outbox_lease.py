@@ -55,7 +55,7 @@ def test_two_processes_send_each_push_once_when_telegram_asks_to_wait_past_the_l
     reason = pg_unavailable()
     if reason:
         pytest.skip(reason)
-    url = fresh_pg_database("duban_lease")
+    url = fresh_pg_database(f"duban_lease_{os.getpid()}")
     fake = FakeTelegramAPI(token=TOKEN, rate_limits=False, conflict_on_concurrent_poll=False).start_in_thread()
     config = tmp_path / "config.yaml"
     config.write_text(

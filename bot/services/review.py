@@ -38,9 +38,14 @@ MAX_REASON = 500
 
 
 def event(session: Session, now: datetime, task: Task, actor: Optional[Person], step: str,
-          text: str, **data) -> None:
-    session.add(TaskEvent(task_id=task.id, kind=EVENT_KIND, actor_id=actor.id if actor else None,
-                          text=text, data={"step": step, **data}, created_at=now))
+          text: str, **data) -> TaskEvent:
+    """One review step on the timeline; its id keys the pushes it causes (one per step, even
+    two steps within the same second)."""
+    row = TaskEvent(task_id=task.id, kind=EVENT_KIND, actor_id=actor.id if actor else None,
+                    text=text, data={"step": step, **data}, created_at=now)
+    session.add(row)
+    session.flush()
+    return row
 
 
 def submitter_id(session: Session, task: Task) -> Optional[int]:
@@ -73,14 +78,13 @@ def submit(session: Session, now: datetime, person: Person, task: Task, note: Op
     """A 100% report: the task waits for review and the reviewers get [通过][退回]."""
     task.review_status = PENDING
     task.return_reason = None
-    event(session, now, task, person, "submitted", "报完成,提交审核", note=note)
+    submitted = event(session, now, task, person, "submitted", "报完成,提交审核", note=note)
     audit.record(session, now, person, "submit_review", "task", task.key, None, {"review_status": PENDING})
     session.flush()
     text = (f"🧾 待审核:{task.name}\n{person.name}报完成100%" + (f":{note}" if note else "")
             + "\n点“通过”销号,或“退回”并写理由。也可回复:通过 事项名 / 退回 事项名 理由")
-    stamp = now.strftime("%Y%m%d%H%M%S")
     for reviewer in reviewers(session, task, person):
-        push(session, now, f"review:{task.id}:{stamp}:{reviewer.id}", "review", reviewer.id, text,
+        push(session, now, f"review:{task.id}:{submitted.id}:{reviewer.id}", "review", reviewer.id, text,
              [push_action(PushAction.PASS, task.id), push_action(PushAction.RETURN, task.id)], task.id)
 
 
@@ -138,10 +142,10 @@ def approve(session: Session, now: datetime, person: Person, task: Task, lights:
     session.refresh(task)
     task.last_activity_at = now  # a change the ORM sees: moves tasks_version for cached lists
     refresh_light_dates(task, lights)
-    event(session, now, task, person, APPROVED, "审核通过,已销号")
+    step = event(session, now, task, person, APPROVED, "审核通过,已销号")
     audit.record(session, now, person, "approve", "task", task.key, {"review_status": PENDING},
                  {"review_status": APPROVED, "status": STATUS_DONE})
-    _tell(session, now, task, person, f"review:{task.id}:approved:{now:%Y%m%d%H%M%S}",
+    _tell(session, now, task, person, f"review:{task.id}:approved:{step.id}",
           f"✅ {task.name} 已通过审核({person.name}),已销号。", [])
     return task
 
@@ -160,10 +164,10 @@ def return_task(session: Session, now: datetime, person: Person, task: Task, rea
     session.refresh(task)
     task.last_activity_at = now
     refresh_light_dates(task, lights)
-    event(session, now, task, person, RETURNED, f"退回:{reason}", reason=reason)
+    step = event(session, now, task, person, RETURNED, f"退回:{reason}", reason=reason)
     audit.record(session, now, person, "return", "task", task.key, {"review_status": PENDING},
                  {"review_status": RETURNED, "reason": reason})
-    _tell(session, now, task, person, f"review:{task.id}:returned:{now:%Y%m%d%H%M%S}",
+    _tell(session, now, task, person, f"review:{task.id}:returned:{step.id}",
           f"↩️ {task.name} 被退回({person.name})\n理由:{reason}\n请继续办理,办好后再报100%。",
           [PushAction.UPDATE])
     return task
