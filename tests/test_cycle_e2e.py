@@ -39,9 +39,9 @@ from bot.models import (
     TaskEvent,
     TaskUpdate,
 )
+from testing.fake_telegram import FakeTelegramAPI
+from testing.fake_wecom import FakeWeComAPI, make_text_xml
 from tests.conftest import PG_URL, fresh_pg_database, pg_unavailable
-from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.fakes.wecom_api import FakeWeComAPI, make_text_xml
 from tests.test_wecom_process import WAIT_S, Bot
 from tests.wecom_helpers import AGENT, CORP, ROBOT_KEY, SECRET, texts
 
