@@ -74,7 +74,7 @@ _COMMAND_LIST = [
             ("任务", "事项", "清单")),
     Command("task", c.cmd_task, "事项卡片:责任人、时间节点、进度、红黄绿灯", "/task 名称", ("事项卡",)),
     Command("update", c.cmd_update, "报进展;只发“报进展”则一步步引导", "/update 事项 65% 进展说明",
-            ("报进展", "进展", "更新"), Action.REPORT),
+            ("报进展", "报进度", "进展", "更新"), Action.REPORT),
     Command("due", c.cmd_due, "N天内到期的事项(默认7天)", "/due [天数]", ("临期", "到期")),
     Command("export", lg.cmd_export, "导出 Excel 台账(事项和指标)", "/export [mine|red|专班]",
             ("导出台账", "导出", "台账")),

@@ -8,6 +8,7 @@ from typing import Optional
 from bot.dateparse import DateParseError, parse_date
 from bot.messages import Reply
 from bot.models import Conversation, Milestone, Task
+from bot.numerals import parse_progress
 from bot.services import extensions, personal, reminder_rules
 from bot.services import tasks as task_service
 from bot.services.errors import InvalidInput
@@ -127,6 +128,11 @@ def continue_extend(ctx: Ctx, conv: Conversation, text: str) -> Optional[Reply]:
         ctx.start_conversation(FLOW, "reason", data)
         return Reply(f"新日期:{new.year}年{new.month}月{new.day}日。\n请写一句延期理由。")
     if conv.step == "reason":
+        figure = parse_progress(text)
+        if figure.value is not None or figure.reason not in (None, "none"):
+            # "纳图电气 65%" typed here is a progress report, not a reason: never file it as one
+            return Reply("这像是报进展,不像延期理由。请写一句延期理由;"
+                         "要报进展请先发“取消”,再发“报进展”。")
         request = extensions.request_extension(ctx.session, ctx.now, ctx.person, task,
                                         date.fromisoformat(data["new_deadline"]), text, milestone)
         ctx.end_conversation()

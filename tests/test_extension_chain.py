@@ -111,3 +111,13 @@ def test_leader_days_come_from_config(app, chat_as, clock):
     request_id = ask(chat_as("王干部"), "纳图电气", "2025-11-30", "审批流程长")
     assert chat_as("李组长").say(f"同意延期 {request_id}").startswith("✅ 已同意延期")
     assert request_row(app, request_id).status == "approved"
+
+
+def test_a_progress_report_is_never_filed_as_the_extension_reason(app, chat_as):
+    wang = chat_as("王干部")
+    wang.say("纳图电气延期到明年3月底")
+    assert wang.say("纳图电气 65.5%") == ("这像是报进展,不像延期理由。请写一句延期理由;"
+                                     "要报进展请先发“取消”,再发“报进展”。")
+    with app.sessions() as session:
+        assert session.scalar(select(ExtensionRequest)) is None
+    assert wang.say("设备到货推迟").startswith("✅ 延期申请已提交")
