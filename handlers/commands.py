@@ -148,7 +148,7 @@ def list_reply(ctx: Ctx, which: str, arg: Optional[str], page: int = 1, edit: bo
         buttons = [[ctx.button(f"{light.icon}{t.name[:12]}", "t", t.id)] for t, light in result.rows]
         if which in URGE_LISTS and allowed(ctx.person, Action.URGE):
             # red and overdue lists: a [催办] next to each row the person may urge
-            for row, (t, _light) in zip(buttons, result.rows):
+            for row, (t, _light) in zip(buttons, result.rows, strict=True):
                 if urge_service.worth_a_button(ctx.person, t):
                     row.append(ctx.button("催办", Cb.URGE, t.id))
         nav = []
@@ -235,7 +235,8 @@ def cmd_task(ctx: Ctx, args: str) -> Reply:
 
 _MILESTONE = re.compile(r"(?:^|\s)节点[::=](?P<name>\S+)")
 _PERCENT_WORD = re.compile(r"\S*[%％]\S*")
-_FIGURE_START = re.compile(r"[\d%]|百分|[一二两三四五六七八九十]+成|[一二三四五六七八九十]+%|[一二三四五六七八九]?十[一二三四五六七八九]?|"
+_FIGURE_START = re.compile(r"[\d%]|百分|[一二两三四五六七八九十]+成|[一二三四五六七八九十]+%|"
+                           r"[一二三四五六七八九]?十[一二三四五六七八九]?|"
                            r"一半|已?完成|完工|竣工|节点[::]")
 
 
