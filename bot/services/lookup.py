@@ -280,6 +280,9 @@ class _SessionNames:
     """``NAMES.find(session, ...)``: the older call form, kept for call sites written
     against it; it holds no state and forwards to the session's app (``name_index``)."""
 
+    def get(self, session: Session) -> _Index:
+        return name_index(session).get(session)
+
     def find(self, session: Session, text: str, kinds: Optional[set[str]] = None) -> Match:
         return name_index(session).find(session, text, kinds)
 
