@@ -266,7 +266,8 @@ def update_target(ctx: Ctx, text: str) -> UpdateTarget:
         refs = nlu_text.distinct_refs(found)
         head = text[: found[0].end]
         after = text[found[0].end:]
-        chunk = re.match(r"\S*", after).group(0)  # 纳图电气项目二期: words glued to the name
+        glued_words = re.match(r"\S*", after)  # 纳图电气项目二期: words glued to the name
+        chunk = glued_words.group(0) if glued_words else ""
         glued = re.match(r"\S+", chunk) if chunk and not _FIGURE_START.match(chunk) else None
         if len(refs) == 1 and not glued:
             return UpdateTarget(ctx.session.get(Task, refs[0][1]), after.strip(), [])
@@ -298,10 +299,11 @@ def parse_figure(task_names: list[str], rest: str) -> tuple[Optional[float], Opt
         if parsed.reason == "out_of_range":
             raise InvalidInput("进度要在 0% 到 100% 之间,例如:65%。")
         if parsed.reason != "none":
-            raise InvalidInput(parsed.ask + " 什么也没记录。")
+            raise InvalidInput(f"{parsed.ask} 什么也没记录。")  # not ok: ask is set
         if _PERCENT_WORD.search(rest) and not _MILESTONE.search(rest):
             raise InvalidInput("进度要写成数字加%,例如:65%。")
         return None, rest.strip() or None
+    assert parsed.value is not None  # ok: the value is set
     note = strip_span(rest, parsed.span)
     return float(parsed.value), note or None
 
@@ -312,7 +314,7 @@ def cmd_update(ctx: Ctx, args: str) -> Reply:
         return flows.start_guided(ctx)
     target = update_target(ctx, nfkc(args).strip())
     if target.task is None:
-        tasks = [ctx.session.get(Task, i) for i in target.candidates]
+        tasks = [ctx.session.get_one(Task, i) for i in target.candidates]
         progress, note = parse_figure([n for t in tasks for n in (t.name, *t.aliases)], target.rest)
         draft = {"progress": progress, "note": note}
         if len(tasks) == 1:

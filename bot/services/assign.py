@@ -434,7 +434,7 @@ class Rollup:
     count: int
     by_status: dict[str, int]
     by_light: dict[str, int]
-    average: Optional[float]
+    average: float
 
 
 _HAS_CHILDREN = select(Task.id).where(Task.parent_id == bindparam("parent_id")).limit(1)  # built once
