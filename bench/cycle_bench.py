@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     with app.sessions() as s:
         task = s.get(Task, task_id)
         for label, page in (("timeline page 1 (500 entries)", 1), ("timeline last page", 63)):
-            median, p99 = timed(lambda: timeline_page(s, task, page, 8), args.runs)
+            median, p99 = timed(lambda page=page: timeline_page(s, task, page, 8), args.runs)
             print(f"{label}: median {median:.2f} ms, p99 {p99:.2f} ms")
 
     def message(text):

@@ -331,7 +331,7 @@ class Config(Section):
 
 
 #: older environment names, still read (the ``DUBAN__...`` names win over them)
-ENV_OVERRIDES = {
+ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "DATABASE_URL": ("database", "url"),
     "TELEGRAM_BOT_TOKEN": ("telegram", "token"),
     "WECOM_SECRET": ("wecom", "secret"),
@@ -402,7 +402,8 @@ def environment_layer(env) -> tuple[dict, dict[tuple, str]]:
             put(keys, _read_secret_file(var + FILE_SUFFIX, env[var + FILE_SUFFIX]), var + FILE_SUFFIX)
         elif env.get(var):
             put(keys, env[var], var)
-    files, plain = [], []
+    files: list[str] = []
+    plain: list[str] = []
     for var in sorted(env):
         if not var.startswith(ENV_PREFIX) or env[var] == "":
             continue

@@ -187,7 +187,10 @@ def known_revisions() -> set[str]:
 def head_revision() -> str:
     from alembic.script import ScriptDirectory  # as above
 
-    return ScriptDirectory(str(ALEMBIC_DIR)).get_current_head()
+    head = ScriptDirectory(str(ALEMBIC_DIR)).get_current_head()
+    if head is None:  # alembic/versions ships with the code: only a broken install has none
+        raise RuntimeError(f"no Alembic migrations in {ALEMBIC_DIR}")
+    return head
 
 
 def migrate(engine: Engine) -> bool:

@@ -9,8 +9,9 @@ row, the last reminder tick.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable, Optional
+from typing import Optional
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -52,7 +53,7 @@ class _DatabaseCollector:
             if last is not None:
                 tick.add_metric([], last.timestamp())
             up.add_metric([], 1)
-        except Exception:  # noqa: BLE001 - a scrape must answer even when the database does not
+        except Exception:  # a scrape must answer even when the database does not
             logger.warning("metrics: database not readable", exc_info=True)
             up.add_metric([], 0)
         yield outbox

@@ -5,9 +5,9 @@ IT admin can act on, never a stack trace.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
@@ -52,8 +52,12 @@ def _index(node: yaml.Node, prefix: tuple, lines: dict[tuple, int]) -> None:
             _index(item, prefix + (i,), lines)
 
 
-def line_of(lines: dict[tuple, int], loc: Iterable) -> int | None:
-    """Best line for a key path: the deepest prefix of ``loc`` that the file has."""
+Where = TypeVar("Where")  # a line number, or a text naming where a value came from
+
+
+def line_of(lines: Mapping[tuple, Where], loc: Iterable) -> Where | None:
+    """Best line for a key path: the deepest prefix of ``loc`` that the file has (also
+    works for any map from key path to where the value came from)."""
     path = tuple(loc)
     while path:
         if path in lines:

@@ -12,8 +12,9 @@ from bot.services.health import check_health
 
 
 def add_parser(sub) -> None:
-    parser = sub.add_parser("health", help="健康检查 health check (exit 0 = healthy)",
-                            description="检查数据库、提醒节拍和发件箱积压,同 /healthz。正常退出码 0,否则 1 并写明原因。")
+    parser = sub.add_parser(
+        "health", help="健康检查 health check (exit 0 = healthy)",
+        description="检查数据库、提醒节拍和发件箱积压,同 /healthz。正常退出码 0,否则 1 并写明原因。")
     parser.add_argument("--json", action="store_true", help="JSON output")
     parser.set_defaults(handler=cmd_health)
 

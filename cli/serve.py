@@ -4,6 +4,7 @@ database and prints a login link and a 大屏 link."""
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from sqlalchemy import select
 
@@ -38,6 +39,9 @@ def run(config, args) -> int:
         base = (config.dashboard.public_url or f"http://{host}:{port}").rstrip("/")
         with duban.sessions.begin() as session:
             admin = session.scalar(select(Person).where(Person.is_admin.is_(True)).order_by(Person.id))
+            if admin is None:
+                print("演示人员名单里没有管理员,无法生成登录链接 (no admin in the demo people)", file=sys.stderr)
+                return 1
             now = clock.now()
             link = web_access.new_link(session, now, duban.web_key(), admin, config.dashboard.link_minutes)
             screen, _ = web_access.new_screen(session, now, duban.web_key(), admin, "演示大屏")

@@ -108,8 +108,11 @@ def propose_assign(ctx: Ctx, name: str, team: Optional[str], owner: Optional[str
     if deadline:
         spec.deadline = assign_service.AssignSpec.from_data({"deadline": deadline}).deadline
     assign_service.check_spec(ctx.session, spec, ctx.now.date())
-    team_name = ctx.session.get(Team, spec.team_id).name
-    line = f"{spec.name},{team_name}" + (f",责任人:{person.name}" if person else "") + f",截止{spec.deadline.isoformat()}"
+    # check_spec has refused a 交办 without a team or a deadline
+    assert spec.team_id is not None and spec.deadline is not None
+    team_name = ctx.session.get_one(Team, spec.team_id).name
+    line = (f"{spec.name},{team_name}" + (f",责任人:{person.name}" if person else "")
+            + f",截止{spec.deadline.isoformat()}")
     return ask(ctx, f"将交办:{line}?", {"act": "assign", "specs": [spec.to_data()]})
 
 
@@ -142,9 +145,10 @@ def _do(ctx: Ctx, data: dict) -> Reply:
                 continue
             lines.append(f"· {task.name}:已通知{target.name}")
         return Reply("📣 催办:\n" + "\n".join(lines), notice="已催办")
-    task = ctx.session.get(Task, data.get("task_id"))
-    if task is None:
+    found = ctx.session.get(Task, data.get("task_id"))
+    if found is None:
         return Reply("这个事项已不存在。")
+    task = found
     if act == "instruct":
         return cycle.instruct_reply(ctx, task, data.get("text") or "")
     if act == "approve":

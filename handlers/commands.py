@@ -148,7 +148,7 @@ def list_reply(ctx: Ctx, which: str, arg: Optional[str], page: int = 1, edit: bo
         buttons = [[ctx.button(f"{light.icon}{t.name[:12]}", "t", t.id)] for t, light in result.rows]
         if which in URGE_LISTS and allowed(ctx.person, Action.URGE):
             # red and overdue lists: a [催办] next to each row the person may urge
-            for row, (t, _light) in zip(buttons, result.rows):
+            for row, (t, _light) in zip(buttons, result.rows, strict=True):
                 if urge_service.worth_a_button(ctx.person, t):
                     row.append(ctx.button("催办", Cb.URGE, t.id))
         nav = []
@@ -235,7 +235,8 @@ def cmd_task(ctx: Ctx, args: str) -> Reply:
 
 _MILESTONE = re.compile(r"(?:^|\s)节点[::=](?P<name>\S+)")
 _PERCENT_WORD = re.compile(r"\S*[%％]\S*")
-_FIGURE_START = re.compile(r"[\d%]|百分|[一二两三四五六七八九十]+成|[一二三四五六七八九十]+%|[一二三四五六七八九]?十[一二三四五六七八九]?|"
+_FIGURE_START = re.compile(r"[\d%]|百分|[一二两三四五六七八九十]+成|[一二三四五六七八九十]+%|"
+                           r"[一二三四五六七八九]?十[一二三四五六七八九]?|"
                            r"一半|已?完成|完工|竣工|节点[::]")
 
 
@@ -265,7 +266,8 @@ def update_target(ctx: Ctx, text: str) -> UpdateTarget:
         refs = nlu_text.distinct_refs(found)
         head = text[: found[0].end]
         after = text[found[0].end:]
-        chunk = re.match(r"\S*", after).group(0)  # 纳图电气项目二期: words glued to the name
+        glued_words = re.match(r"\S*", after)  # 纳图电气项目二期: words glued to the name
+        chunk = glued_words.group(0) if glued_words else ""
         glued = re.match(r"\S+", chunk) if chunk and not _FIGURE_START.match(chunk) else None
         if len(refs) == 1 and not glued:
             return UpdateTarget(ctx.session.get(Task, refs[0][1]), after.strip(), [])
@@ -297,10 +299,11 @@ def parse_figure(task_names: list[str], rest: str) -> tuple[Optional[float], Opt
         if parsed.reason == "out_of_range":
             raise InvalidInput("进度要在 0% 到 100% 之间,例如:65%。")
         if parsed.reason != "none":
-            raise InvalidInput(parsed.ask + " 什么也没记录。")
+            raise InvalidInput(f"{parsed.ask} 什么也没记录。")  # not ok: ask is set
         if _PERCENT_WORD.search(rest) and not _MILESTONE.search(rest):
             raise InvalidInput("进度要写成数字加%,例如:65%。")
         return None, rest.strip() or None
+    assert parsed.value is not None  # ok: the value is set
     note = strip_span(rest, parsed.span)
     return float(parsed.value), note or None
 
@@ -311,7 +314,7 @@ def cmd_update(ctx: Ctx, args: str) -> Reply:
         return flows.start_guided(ctx)
     target = update_target(ctx, nfkc(args).strip())
     if target.task is None:
-        tasks = [ctx.session.get(Task, i) for i in target.candidates]
+        tasks = [ctx.session.get_one(Task, i) for i in target.candidates]
         progress, note = parse_figure([n for t in tasks for n in (t.name, *t.aliases)], target.rest)
         draft = {"progress": progress, "note": note}
         if len(tasks) == 1:

@@ -37,6 +37,8 @@ class Ctx:
     #: what handlers.understand made of the message (for tests and the corpus report)
     last_understanding: Any = field(default=None, repr=False)
     _group_team: Any = field(default=None, repr=False)
+    #: (id, name) of every person, read once per message (handlers.understand)
+    _people_names: Optional[list[tuple[int, str]]] = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._conversation = _UNKNOWN

@@ -68,6 +68,7 @@ def split_task(ctx: Ctx, text: str, usage: str) -> tuple[Task, str]:
             first = first or error
             continue
         return task, " ".join(tokens[cut:])
+    assert first is not None  # tokens is not empty, and every try that found nothing kept its error
     raise first  # what the first word alone found (or not): it names the task
 
 
@@ -150,7 +151,7 @@ def create_assigned(ctx: Ctx, data: dict) -> Reply:
             return Reply("上级事项已不存在,已退出。")
         children = assign_service.create_split(ctx.session, ctx.now, ctx.person, parent, specs, rules)
         lines = [f"✅ 已分解“{parent.name}”为{len(children)}项:"]
-        lines += [f"· {c.name} 截止{c.deadline.isoformat()}" for c in children]
+        lines += [f"· {c.name} 截止{c.deadline.isoformat() if c.deadline else '未定'}" for c in children]
         lines.append("已通知各专班负责人和责任人签收。")
         return Reply("\n".join(lines))
     task = assign_service.create_task(ctx.session, ctx.now, ctx.person, specs[0], rules)
@@ -179,7 +180,7 @@ def _step_owner(ctx: Ctx, spec: assign_service.AssignSpec, text: str) -> None:
         return
     person = assign_service.require_person(ctx.session, text)
     if person.team_id != spec.team_id:
-        team = ctx.session.get(Team, spec.team_id)
+        team = ctx.session.get_one(Team, spec.team_id)  # the team step came first and found it
         raise InvalidInput(f"{person.name}不是{team.name}的人员,不能做责任人。")
     spec.owner_id = person.id
 
@@ -192,6 +193,7 @@ def _step_nodes(ctx: Ctx, spec: assign_service.AssignSpec, text: str) -> None:
     spec.nodes = []
     if text.lower() in SKIP:
         return
+    assert spec.deadline is not None  # the deadline step comes before this one (ASSIGN_STEPS)
     for item in nfkc(text).replace(",", " ").replace(";", " ").split():
         name, due = assign_service.parse_node(item, ctx.now, _calendar(ctx))
         if due > spec.deadline:
@@ -267,7 +269,9 @@ def cb_assign(ctx: Ctx, parts: list[str]) -> Reply:
         return _create(ctx, conv)
     if action == "o" and conv.step == "origin" and len(parts) > 2 and parts[2].isdigit() \
             and int(parts[2]) < len(assign_service.ORIGINS):
-        return continue_assign(ctx, conv, assign_service.ORIGINS[int(parts[2])])
+        reply = continue_assign(ctx, conv, assign_service.ORIGINS[int(parts[2])])
+        if reply is not None:  # None only for a step the dialogue does not know
+            return reply
     return Reply("按钮已过期,请重新发“交办”。", notice="已过期")
 
 

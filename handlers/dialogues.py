@@ -23,7 +23,8 @@ DIALOGUES: dict[str, Step] = {
     "extend": reminders.continue_extend,  # 申请延期: task → new date → reason
     "propose": proposals.continue_propose,  # a report in words: 确定 / 改一下 / 取消
     reviews.FLOW: reviews.continue_return,   # [退回]: the reason
-    "assign": cycle.continue_assign,      # 交办: cycle.ASSIGN_STEPS (name → team → owner → deadline → 节点 → 来源) → 确定
+    # 交办: cycle.ASSIGN_STEPS (name → team → owner → deadline → 节点 → 来源) → 确定
+    "assign": cycle.continue_assign,
     "instruct": cycle.continue_instruct,  # 批示: the text
     "feedback": cycle.continue_feedback,  # 反馈: the text
     acts.FLOW: acts.continue_act,         # 催办/批示/审核/交办 in words: 确定 (取消 as everywhere)

@@ -3,7 +3,8 @@
 - ``confirm``: a progress lower than the last report waits for 确定 / 取消.
 - ``guided``: 报进展 step by step — pick a task, type the percentage, type a note or send a
   photo, confirm. The confirm step asks for 存在问题 / 下步计划 (skippable: "问题:…",
-  "下步:…" add them, 确定 submits without), and a note may carry them inline. A restart in the middle loses nothing; /cancel or 取消 stops at any step.
+  "下步:…" add them, 确定 submits without), and a note may carry them inline. A restart in the
+  middle loses nothing; /cancel or 取消 stops at any step.
 - ``choices``: numbered choices on channels without buttons (see handlers.core).
 - ``extend``: 申请延期 — new date, then reason (handlers.reminders.continue_extend).
 """

@@ -189,12 +189,12 @@ def exact_task(index, name: str) -> Optional[Ref]:
     if not query:
         return None
     if query.isascii() and query.isalpha():
-        keys = ("py:" + query, "pi:" + query)
+        keys: tuple[str, ...] = ("py:" + query, "pi:" + query)
     elif not query.isascii():
         keys = ("py:" + "".join(lazy_pinyin(query)),)
     else:
         return None
-    refs = {r for k in keys for r in index.pinyin.get(k, ()) if r[0] == KIND_TASK}
-    return next(iter(refs)) if len(refs) == 1 else None
+    by_pinyin = {r for k in keys for r in index.pinyin.get(k, ()) if r[0] == KIND_TASK}
+    return next(iter(by_pinyin)) if len(by_pinyin) == 1 else None
 
 

@@ -8,6 +8,7 @@ data = {task_id | candidates, progress, note, problems, next_steps}.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Optional
 
 from bot.buttons import Cb
@@ -24,7 +25,7 @@ FLOW = "propose"
 EDIT_WORDS = {"改一下", "改", "修改", "改改", "不对", "重新写"}
 
 
-def propose(ctx: Ctx, task: Optional[Task], draft: dict, candidates: list[int] = (),
+def propose(ctx: Ctx, task: Optional[Task], draft: dict, candidates: Sequence[int] = (),
             asked: str = "") -> Reply:
     """Show the proposal for ``task``, or ask which of ``candidates`` is meant."""
     if task is None:
@@ -83,7 +84,7 @@ def _edit(ctx: Ctx, task: Task, data: dict, text: str) -> Reply:
         data["progress"] = parsed.value
         text = strip_span(text, parsed.span)
     elif parsed.reason not in (None, "none"):
-        return Reply(parsed.ask + " 发“取消”放弃。")
+        return Reply(f"{parsed.ask} 发“取消”放弃。")  # not ok: ask is set
     text = text.strip()
     if text:
         if _PROBLEM_PREFIX.match(text):

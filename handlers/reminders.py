@@ -82,6 +82,7 @@ def start_extension(ctx: Ctx, task: Task, new_iso: Optional[str]) -> Reply:
         return Reply(f"申请延期:📌 {task.name}\n新日期({new:%Y-%m-%d})要晚于今天和原截止日期"
                      f"({reminder_rules.fmt_day(old) if old else '未定'})。请发新的日期,或发“取消”。")
     conv = ctx.conversation()
+    assert conv is not None  # _ask_date has just started it
     data = {**(conv.data or {}), "new_deadline": new.isoformat()}
     ctx.start_conversation(FLOW, "reason", data)
     return Reply(f"申请延期:📌 {task.name}\n新日期:{new:%Y-%m-%d}({new.year}年{new.month}月{new.day}日)。\n"

@@ -42,7 +42,7 @@ from bot.services import indicators as indicator_service
 from bot.services import personal, ranking, reminder_rules, task_lists
 from bot.services import tasks as task_service
 from bot.services.charts import indicator_series
-from bot.services.errors import PermissionDenied
+from bot.services.errors import NotFound, PermissionDenied
 from bot.services.lookup import KIND_INDICATOR, KIND_TASK, NAMES
 from bot.services.text import fmt_number, fmt_signed
 from handlers import acts, commands, proposals, ranks, reminders, reviews
@@ -82,7 +82,8 @@ _CARD_WORDS = re.compile(r"进展|进度$|情况|怎么样|咋样|如何|到哪|
 _UPDATE_MARK = re.compile(r"问题|下一步|下步|说明[::]|已经|在做|在铺|施工|完成|调试|报审|在办|在谈|起草|协调|"
                           r"对接|拜访|入驻|腾空|查处|联调|公示|进场|封顶|确定|意向|新增")
 _TEAM_OWN = re.compile(r"我们专班|咱们专班|咱专班|本专班|我们组|咱们组|咱组|组里|我们的专班")
-_MINE = re.compile(r"我还有|我的任务|我的事项|我的事|我手上|我负责的|我自己负责|我名下|我的红灯|我的黄灯|我有啥|我有哪些|我的")
+_MINE = re.compile(r"我还有|我的任务|我的事项|我的事|我手上|我负责的|我自己负责|我名下|我的红灯|我的黄灯|"
+                   r"我有啥|我有哪些|我的")
 _SUMMARY = re.compile(r"情况|汇总|咋样|怎么样|整体|红黄绿|排第几|最近|概况|总体")
 _LIST_NOUN = re.compile(r"事项|任务|清单|手上|有哪些|列一下")
 
@@ -129,10 +130,10 @@ def _team_by_name(ctx: Ctx, text: str) -> Optional[Team]:
 
 
 def _people_in(ctx: Ctx, text: str) -> list[Person]:
-    cached = getattr(ctx, "_people_names", None)
+    cached = ctx._people_names
     if cached is None:
-        cached = ctx._people_names = list(ctx.session.execute(_PEOPLE))
-    return [ctx.session.get(Person, id_) for id_, name in cached if name in text]
+        cached = ctx._people_names = [(id_, name) for id_, name in ctx.session.execute(_PEOPLE)]
+    return [ctx.session.get_one(Person, id_) for id_, name in cached if name in text]
 
 
 # ---------------------------------------------------------------- classify
@@ -184,7 +185,8 @@ def classify(ctx: Ctx, raw: str) -> Optional[Understanding]:
 
     # instructions for the 督办 cycle: confirmed before they act (handlers.acts)
     if _INSTRUCT.search(flat):
-        body = re.sub(r"^.*?批示(?:一下)?[::]?\s*", "", text) if not flat.startswith("批示") else re.sub(r"^批示\s*", "", text)
+        body = (re.sub(r"^.*?批示(?:一下)?[::]?\s*", "", text) if not flat.startswith("批示")
+                else re.sub(r"^批示\s*", "", text))
         for m2 in tasks:
             body = body.replace(text[m2.start:m2.end], "")
         body = re.sub(r"作为批示发下去|发下去|^[::\s]+", "", body).strip(" ::")
@@ -543,7 +545,7 @@ def do_list(ctx: Ctx, u: Understanding) -> Reply:
 
 
 def do_team(ctx: Ctx, u: Understanding) -> Reply:
-    team = ctx.session.scalar(select(Team).where(Team.name == u.slots["team"]))
+    team = ctx.session.scalars(select(Team).where(Team.name == u.slots["team"])).one()  # a name classify found
     counts = task_lists.light_counts(ctx.session, ctx.now, team.id)
     lead = ctx.session.scalar(select(Person).where(Person.team_id == team.id, Person.role == ROLE_TEAM_LEAD))
     total = sum(counts.values())
@@ -571,6 +573,8 @@ def do_team(ctx: Ctx, u: Understanding) -> Reply:
 
 def do_indicator(ctx: Ctx, u: Understanding) -> Reply:
     answer = indicator_service.answer_by_id(ctx.session, u.slots["indicator"])
+    if answer is None:
+        return Reply("这个指标已不存在。发 /kpi 看全部指标。")
     reply = commands.indicator_reply(ctx, answer.indicator, False, answer)
     related = [i for i in u.slots.get("also", []) if i != answer.indicator.id]
     key = u.slots.get("key") or ""
@@ -589,7 +593,7 @@ def do_indicator(ctx: Ctx, u: Understanding) -> Reply:
 
 def _compare_lines(ctx: Ctx, indicator: Indicator) -> list[str]:
     answer = indicator_service.answer_by_id(ctx.session, indicator.id)
-    val = answer.latest
+    val = answer.latest if answer is not None else None
     lines = [f"📊 {indicator.name}"]
     if val is None or val.value is None:
         lines.append("报告没有给出数值,无法比较。")
@@ -616,36 +620,39 @@ def do_compare(ctx: Ctx, u: Understanding) -> Reply:
     ids = u.slots.get("indicators") or []
     if u.slots.get("fastest") or len(ids) > 1:
         if len(ids) > 1:
-            pool = [indicator_service.answer_by_id(ctx.session, i) for i in ids]
+            pool = [a for i in ids if (a := indicator_service.answer_by_id(ctx.session, i)) is not None]
             title = "同比增长比较"
         else:
             category = u.slots.get("category") or "经济运行"
             pool = indicator_service.by_category(ctx.session, category)
             title = f"{category}指标同比增长,从快到慢"
-        rows = [a for a in pool if a and a.latest is not None and a.latest.yoy_pct is not None]
-        rows.sort(key=lambda a: -a.latest.yoy_pct)
+        rows = [(a.indicator, a.latest, a.latest.yoy_pct) for a in pool
+                if a and a.latest is not None and a.latest.yoy_pct is not None]
+        rows.sort(key=lambda row: -row[2])
         if not rows:
             return Reply("报告没有给出这些指标的同比,比不了。")
-        lines = [title + ":"] + [f"{i + 1}. {a.indicator.name} {fmt_signed(a.latest.yoy_pct)}"
-                                 f"({indicator_service.fmt_value(a.latest.value, a.indicator.unit, a.latest.qualifier)})"
-                                 for i, a in enumerate(rows[:8])]
-        lines.append(f"增长最快:{rows[0].indicator.name}")
+        lines = [title + ":"] + [f"{i + 1}. {ind.name} {fmt_signed(yoy)}"
+                                 f"({indicator_service.fmt_value(val.value, ind.unit, val.qualifier)})"
+                                 for i, (ind, val, yoy) in enumerate(rows[:8])]
+        lines.append(f"增长最快:{rows[0][0].name}")
         return Reply("\n".join(lines))
     if not ids:
         return Reply("比哪个指标?例如:财政收入比去年多多少。")
-    indicator = ctx.session.get(Indicator, ids[0])
+    indicator = ctx.session.get_one(Indicator, ids[0])
     ctx.remember(topic={"kind": "indicator", "id": indicator.id, "at": _now_iso(ctx)})
     return Reply("\n".join(_compare_lines(ctx, indicator)))
 
 
 def do_card(ctx: Ctx, u: Understanding) -> Reply:
     task = task_service.get_task_for_card(ctx.session, u.slots["task"])
+    if task is None:
+        return Reply("这个事项已不存在。发 /tasks 看全部事项。")
     ctx.remember(topic={"kind": "task", "id": task.id, "at": _now_iso(ctx)})
     return commands.task_reply(ctx, task)
 
 
 def do_update(ctx: Ctx, u: Understanding) -> Reply:
-    task = ctx.session.get(Task, u.slots["task"])
+    task = ctx.session.get_one(Task, u.slots["task"])
     draft = {k: u.slots.get(k) for k in ("progress", "note", "problems", "next_steps") if u.slots.get(k) is not None}
     if not draft:
         ctx.remember(topic={"kind": "task", "id": task.id, "at": _now_iso(ctx)})
@@ -660,7 +667,7 @@ def do_update(ctx: Ctx, u: Understanding) -> Reply:
 def do_ambiguous(ctx: Ctx, u: Understanding) -> Reply:
     s = u.slots
     if s["ask"] == "number":
-        task = ctx.session.get(Task, s["task"])
+        task = ctx.session.get_one(Task, s["task"])
         ctx.remember(topic={"kind": "task", "id": task.id, "at": _now_iso(ctx)})
         return Reply(f"📌 {task.name}:进度是多少?{s['why']} 什么也没记录。")
     candidates = s.get("candidates") or []
@@ -677,7 +684,7 @@ def do_ambiguous(ctx: Ctx, u: Understanding) -> Reply:
         asked = f"“{head or ''}”对应{len(names)}个事项,是哪个?" if head else "是哪个事项?"
         if draft and ctx.person and allowed(ctx.person, Action.REPORT):
             return proposals.propose(ctx, None, draft, candidates, asked)
-        return Reply(asked, buttons=[[ctx.button("📌 " + n, "t", c)] for n, c in zip(names, candidates)])
+        return Reply(asked, buttons=[[ctx.button("📌 " + n, "t", c)] for n, c in zip(names, candidates, strict=True)])
     if head:
         return Reply(f"没找到事项“{head}”,什么也没记录。请写事项全名,发 /tasks 看全部事项。")
     return Reply("是哪个事项?请写上事项名称,例如:纳图电气 65%。什么也没记录。")
@@ -686,7 +693,7 @@ def do_ambiguous(ctx: Ctx, u: Understanding) -> Reply:
 def do_extend(ctx: Ctx, u: Understanding) -> Reply:
     if u.slots.get("task") is None:
         return Reply("申请哪个事项延期?请写:申请延期 事项名,例如:申请延期 纳图电气。")
-    task = ctx.session.get(Task, u.slots["task"])
+    task = ctx.session.get_one(Task, u.slots["task"])
     reply = reminders.start_extension(ctx, task, u.slots.get("date"))
     return reply
 
@@ -766,7 +773,10 @@ def do_snooze(ctx: Ctx, u: Understanding) -> Reply:
 # -- the 督办 cycle in words: checked now, confirmed with [确定] before acting (handlers.acts)
 
 def _task(ctx: Ctx, task_id: int) -> Task:
-    return task_service.get_task_for_card(ctx.session, task_id)
+    task = task_service.get_task_for_card(ctx.session, task_id)
+    if task is None:  # removed since it was named (the ids come from the name index or a list)
+        raise NotFound("这个事项已不存在。发 /tasks 看全部事项。")
+    return task
 
 
 def do_urge(ctx: Ctx, u: Understanding) -> Reply:
@@ -775,7 +785,8 @@ def do_urge(ctx: Ctx, u: Understanding) -> Reply:
         ids = ctx.memory().get("list", {}).get("ids") or []
         if not ids:
             return Reply("催办哪些事项?先打开一个清单(例如:谁还没报),再发“都催一下”。")
-        return acts.propose_urge_many(ctx, [_task(ctx, i) for i in ids if _task(ctx, i) is not None])
+        tasks = [task_service.get_task_for_card(ctx.session, i) for i in ids]
+        return acts.propose_urge_many(ctx, [t for t in tasks if t is not None])
     if not s.get("task"):
         return Reply("催办哪个事项?请写事项名称,例如:催办 纳图电气。什么也没做。")
     to = acts.person_named(ctx, s.get("person"))

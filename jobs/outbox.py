@@ -37,9 +37,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Optional
+from typing import Optional, cast
 
 from sqlalchemy import exists, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import aliased
 
 from bot.app import Duban, owner_of
@@ -210,11 +211,12 @@ class ReminderRunner:
         worker claimed it after our lease ran out, or it is no longer pending)."""
         until = self.app.clock.now() + timedelta(seconds=self.rc.claim_seconds)
         with self.app.sessions.begin() as session:
-            result = session.execute(update(OutboxMessage)
-                                     .where(OutboxMessage.id == row_id, OutboxMessage.claimed_by == token,
-                                            OutboxMessage.status == reminder_rules.PENDING)
-                                     .values(claimed_until=until)
-                                     .execution_options(synchronize_session=False))
+            result = cast(CursorResult, session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row_id, OutboxMessage.claimed_by == token,
+                       OutboxMessage.status == reminder_rules.PENDING)
+                .values(claimed_until=until)
+                .execution_options(synchronize_session=False)))
         return until if result.rowcount == 1 else None
 
     def lease_margin(self) -> float:
@@ -370,9 +372,10 @@ class ReminderRunner:
         mine = (OutboxMessage.id == job.row_id, OutboxMessage.claimed_by == token)
         with self.app.sessions.begin() as session:
             def fenced(**values) -> bool:
-                result = session.execute(update(OutboxMessage).where(*mine)
-                                         .values(claimed_by=None, claimed_until=None, **values)
-                                         .execution_options(synchronize_session=False))
+                result = cast(CursorResult, session.execute(
+                    update(OutboxMessage).where(*mine)
+                    .values(claimed_by=None, claimed_until=None, **values)
+                    .execution_options(synchronize_session=False)))
                 return result.rowcount == 1
 
             if error is None:
@@ -393,7 +396,7 @@ class ReminderRunner:
             if permanent or attempts >= self.rc.max_attempts:
                 if not fenced(status=reminder_rules.FAILED, attempts=attempts, last_error=last_error):
                     return "lost-claim"
-                row = session.get(OutboxMessage, job.row_id)
+                row = session.get_one(OutboxMessage, job.row_id)  # the fenced UPDATE just found it
                 if row.kind != "admin":
                     outbox_store.warn_admins(session, now, f"giveup:{row.id}",
                                     f"⚠️ 推送失败已放弃(第{attempts}次)\n收件人:{job.person_name}"
@@ -426,11 +429,12 @@ class ReminderRunner:
             async with gate:
                 until = lease_until
                 if until - self.app.clock.now() < half:  # queued a while: renew (fenced) before sending
-                    until = await self.app.workers.run(self.renew, token, job.row_id)
-                    if until is None:
+                    renewed = await self.app.workers.run(self.renew, token, job.row_id)
+                    if renewed is None:
                         logger.warning("push %s: claim lost before sending; left to its new owner", job.row_id)
                         report.skipped.append(job.row_id)
                         return
+                    until = renewed
                 max_wait = max(0.0, (until - self.app.clock.now()).total_seconds() - self.lease_margin())
                 error: Optional[BaseException] = None
                 try:

@@ -88,7 +88,7 @@ async def daily_backup(app: Duban) -> None:
         done = await asyncio.to_thread(run_daily_backup, app)
         if done:
             logger.warning("daily backup: %s (%d old archives removed)", done[0], len(done) - 1)
-    except Exception:  # noqa: BLE001 - a failed backup is logged loudly; the bot carries on
+    except Exception:  # a failed backup is logged loudly; the bot carries on
         logger.exception("daily backup failed")
 
 

@@ -42,7 +42,7 @@ class Browser:
         self._events: list[tuple[str, dict]] = []
         self._event_seen = asyncio.Event()
 
-    async def __aenter__(self) -> "Browser":
+    async def __aenter__(self) -> Browser:
         self.proc = subprocess.Popen(
             [self.executable, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--no-default-browser-check", "--disable-extensions", "--hide-scrollbars", "--mute-audio",
@@ -125,7 +125,7 @@ class Browser:
             self._event_seen.clear()
             try:
                 await asyncio.wait_for(self._event_seen.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     # -- what a test does

@@ -41,11 +41,11 @@ from bot.services.lookup import bump_names_version
 from bot.services.outbox_store import push
 from handlers import handle
 from handlers.core import parse_command
+from tests.corpus import entries
 
 #: rows added by a message and removed again by ``Runner.restore`` (newest first: children)
 ADDED = (Instruction, TaskEvent, OutboxMessage, TaskUpdate, Milestone)
 CYCLE = ("urge", "instruct", "review", "assign")
-from tests.corpus import entries
 
 LIST_TITLES = {
     "red": "红灯事项", "yellow": "黄灯事项", "green": "绿灯事项", "overdue": "逾期事项",

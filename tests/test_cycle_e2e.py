@@ -373,7 +373,7 @@ def test_whole_cycle_through_telegram(telegram_bot):
     sheet = openpyxl.load_workbook(io.BytesIO(data)).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))
     header = rows[0]
-    [row] = [dict(zip(header, r)) for r in rows[1:] if TASK in r]
+    [row] = [dict(zip(header, r, strict=False)) for r in rows[1:] if TASK in r]
     assert {k: row[k] for k in LEDGER_ROW} == LEDGER_ROW
 
     check_database(url)
@@ -561,7 +561,7 @@ def test_whole_cycle_through_wecom_callback(wecom_bot):
         [upload] = [u for u in bot.api.uploads.values() if u["filename"].endswith(".xlsx")]
         sheet = openpyxl.load_workbook(io.BytesIO(upload["data"])).worksheets[0]
         rows = list(sheet.iter_rows(values_only=True))
-        [row] = [dict(zip(rows[0], r)) for r in rows[1:] if TASK in r]
+        [row] = [dict(zip(rows[0], r, strict=False)) for r in rows[1:] if TASK in r]
         assert {k: row[k] for k in LEDGER_ROW} == LEDGER_ROW
 
     check_database(f"sqlite:///{bot.db}")

@@ -249,13 +249,15 @@ def check_spec(session: Session, spec: AssignSpec, today: date) -> None:
         raise InvalidInput(f"已有同名事项“{name}”。请换个名称,或直接打开它:/task {name}")
     if spec.team_id is None:
         raise InvalidInput("请写牵头专班,例如:项目二专班。")
+    team = session.get(Team, spec.team_id)
+    if team is None:
+        raise InvalidInput("没有找到这个牵头专班,请重新写专班名称,例如:项目二专班。")
     if spec.deadline is None:
         raise InvalidInput("请写时间节点,例如 2026-03-31、3月底、下周五。")
     if spec.deadline < today:
         raise InvalidInput(f"时间节点 {spec.deadline.isoformat()} 已经过去了,请写今天或以后的日期。")
     if spec.owner_id is not None:
         owner = session.get(Person, spec.owner_id)
-        team = session.get(Team, spec.team_id)
         if owner is None or owner.team_id != spec.team_id:
             raise InvalidInput(f"{owner.name if owner else '该人员'}不是{team.name}的人员,不能做责任人。"
                                "请写本专班的人员,或不写责任人(由专班负责人签收)。")
@@ -293,7 +295,7 @@ def create_task(session: Session, now: datetime, actor: Person, spec: AssignSpec
     """Write one 交办 task (after ``check_spec``) and push it to its owner and team lead."""
     check_spec(session, spec, now.date())
     parent = session.get(Task, spec.parent_id) if spec.parent_id else None
-    team = session.get(Team, spec.team_id)
+    team = session.get_one(Team, spec.team_id)  # check_spec made sure it exists
     task = Task(key=_new_key(session), name=spec.name.strip(), aliases=[],
                 search_keys=search_keys_for(spec.name.strip(), []),
                 category=spec.category or (parent.category if parent else DEFAULT_CATEGORY),
@@ -322,7 +324,8 @@ def create_task(session: Session, now: datetime, actor: Person, spec: AssignSpec
 
 def _assign_text(session: Session, spec: AssignSpec) -> str:
     owner = session.get(Person, spec.owner_id) if spec.owner_id else None
-    team = session.get(Team, spec.team_id)
+    team = session.get_one(Team, spec.team_id)
+    assert spec.deadline is not None  # check_spec refuses a spec without a deadline
     text = f"{team.name}" + (f"·{owner.name}" if owner else "") + f",截止{spec.deadline.isoformat()}"
     return text + (f",来源:{spec.origin}" if spec.origin else "")
 
@@ -341,6 +344,7 @@ def recipients(session: Session, task: Task) -> list[Person]:
 
 def _push_assigned(session: Session, now: datetime, actor: Person, task: Task, team: Team) -> None:
     owner = session.get(Person, task.owner_id) if task.owner_id else None
+    assert task.deadline is not None  # a 交办 task always has one (check_spec)
     text = (f"📥 新交办({actor.name})\n📌 {task.name}\n专班:{team.name}  责任人:{owner.name if owner else '未指定'}"
             f"\n时间节点:{task.deadline.isoformat()}" + (f"\n来源:{task.origin}" if task.origin else "")
             + "\n请点“签收”,或回复“签收 " + task.name + "”。")
@@ -430,7 +434,7 @@ class Rollup:
     count: int
     by_status: dict[str, int]
     by_light: dict[str, int]
-    average: Optional[float]
+    average: float
 
 
 _HAS_CHILDREN = select(Task.id).where(Task.parent_id == bindparam("parent_id")).limit(1)  # built once

@@ -29,6 +29,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
@@ -219,8 +220,10 @@ def extract_verified(archive: Path, manifest: dict, into: Path) -> dict[str, Pat
             target.parent.mkdir(parents=True, exist_ok=True)
             digest = hashlib.sha256()
             source = tar.extractfile(member)
+            if source is None:  # isfile() was checked above, so tarfile always gives a reader
+                raise BackupError(f"{archive.name}: 读不出条目 (unreadable entry) {member.name}")
             with open(target, "wb") as handle:
-                for block in iter(lambda: source.read(CHUNK), b""):
+                for block in iter(partial(source.read, CHUNK), b""):
                     digest.update(block)
                     handle.write(block)
             entry = expected[member.name]

@@ -225,6 +225,7 @@ def _list_query(which: str, today: date) -> tuple[Select, Any, tuple]:
         query = _row_query(today).where(active, Task.deadline >= today, Task.deadline <= today + timedelta(days=7))
 
         def note(item: TaskRow, extra) -> None:
+            assert item.deadline is not None  # the query keeps only tasks with a deadline
             left = (item.deadline - today).days
             item.note = "今天到期" if left == 0 else f"{left}天后到期"
         return query, note, (Task.deadline.asc(), Task.id)
@@ -232,6 +233,7 @@ def _list_query(which: str, today: date) -> tuple[Select, Any, tuple]:
         query = _row_query(today).where(active, Task.deadline < today)
 
         def note(item: TaskRow, extra) -> None:
+            assert item.deadline is not None  # the query keeps only tasks with a deadline
             item.note = f"逾期{(today - item.deadline).days}天"
         return query, note, (Task.deadline.asc(), Task.id)
     if which == "unsigned":
@@ -377,7 +379,8 @@ def overview(session: Session, now: datetime, scope: Scope, filters: Filters = F
     buckets = []
     overdue = _restrict(select(Task.deadline).where(Task.status == STATUS_ACTIVE, Task.deadline < today),
                         scope, filters, today).subquery()
-    per_deadline = dict(session.execute(select(overdue.c.deadline, func.count()).group_by(overdue.c.deadline)).all())
+    per_deadline: dict[date, int] = dict(session.execute(
+        select(overdue.c.deadline, func.count()).group_by(overdue.c.deadline)).all())
     for low, high, label in OVERDUE_BUCKETS:
         buckets.append((label, sum(n for d, n in per_deadline.items()
                                    if (today - d).days >= low and (high is None or (today - d).days <= high))))
@@ -462,12 +465,15 @@ def task_page(session: Session, now: datetime, task_id: int, timeline_limit: int
     if task is None:
         return None
     today = now.date()
-    people = {pid: name for pid, name in session.execute(select(Person.id, Person.name))}
+    names = {pid: name for pid, name in session.execute(select(Person.id, Person.name))}
+
+    def name_of(person_id: Optional[int]) -> Optional[str]:
+        return names.get(person_id) if person_id is not None else None
     entries: list[TimelineEntry] = []
     for event in session.scalars(select(TaskEvent).where(TaskEvent.task_id == task_id)
                                  .order_by(TaskEvent.created_at.desc(), TaskEvent.id.desc()).limit(timeline_limit)):
         entries.append(TimelineEntry(event.created_at, EVENT_NAMES.get(event.kind, event.kind),
-                                     people.get(event.actor_id), event.text or ""))
+                                     name_of(event.actor_id), event.text or ""))
     points: list[tuple[date, float]] = []
     for upd in session.scalars(select(TaskUpdate).where(TaskUpdate.task_id == task_id)
                                .order_by(TaskUpdate.created_at.desc(), TaskUpdate.id.desc()).limit(timeline_limit)):
@@ -480,21 +486,21 @@ def task_page(session: Session, now: datetime, task_id: int, timeline_limit: int
             parts.append(f"存在问题:{upd.problems}")
         if upd.next_steps:
             parts.append(f"下步计划:{upd.next_steps}")
-        entries.append(TimelineEntry(upd.created_at, "进展", people.get(upd.author_id), ";".join(parts),
+        entries.append(TimelineEntry(upd.created_at, "进展", name_of(upd.author_id), ";".join(parts),
                                      upd.progress, upd.id if upd.photo_path else None,
                                      bool(upd.photo_file_id and not upd.photo_path)))
         if upd.progress is not None:
             points.append((upd.created_at.date(), upd.progress))
     entries.sort(key=lambda e: e.at, reverse=True)
-    instructions = [(text, people.get(leader_id), at) for text, leader_id, at in session.execute(
+    instructions = [(text, name_of(leader_id), at) for text, leader_id, at in session.execute(
         select(Instruction.text, Instruction.leader_id, Instruction.created_at)
         .where(Instruction.task_id == task_id, Instruction.answered_at.is_(None)).order_by(Instruction.created_at))]
     extensions = list(session.scalars(select(ExtensionRequest).where(
         ExtensionRequest.task_id == task_id, ExtensionRequest.status == PENDING)))
     milestones = list(session.scalars(select(Milestone).where(Milestone.task_id == task_id)
                                       .order_by(Milestone.sort_order, Milestone.id)))
-    team = session.get(Team, task.team_id).name if task.team_id else "未分配"
-    return TaskPage(task, light_of(task, today), team, people.get(task.owner_id), people.get(task.leader_id),
+    team = session.get_one(Team, task.team_id).name if task.team_id else "未分配"
+    return TaskPage(task, light_of(task, today), team, name_of(task.owner_id), name_of(task.leader_id),
                     schedule_progress(task, today), milestones, entries[:timeline_limit], instructions, extensions,
                     sorted(points))
 
@@ -503,7 +509,9 @@ def photo_of(session: Session, update_id: int) -> Optional[tuple[int, str]]:
     """(task id, file path) of an update's photo kept on this server."""
     row = session.execute(select(TaskUpdate.task_id, TaskUpdate.photo_path)
                           .where(TaskUpdate.id == update_id, TaskUpdate.photo_path.is_not(None))).first()
-    return (row[0], row[1]) if row else None
+    if row is None or row[1] is None:  # the query keeps only rows with a path
+        return None
+    return row[0], row[1]
 
 
 # ---------------------------------------------------------------- indicators
@@ -550,7 +558,8 @@ class Choices:
 
 
 def filter_choices(session: Session, scope: Scope) -> Choices:
-    teams = list(session.execute(select(Team.id, Team.name).order_by(Team.id)).all())
+    teams: list[tuple[int, str]] = [(tid, name) for tid, name in
+                                    session.execute(select(Team.id, Team.name).order_by(Team.id))]
     own = scope.tasks()
     cats = select(Task.category).distinct().order_by(Task.category)
     owners = (select(Person.id, Person.name).join(Task, Task.owner_id == Person.id).distinct().order_by(Person.name))

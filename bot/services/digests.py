@@ -46,11 +46,13 @@ def digest_texts(session: Session, now: datetime, team_ids: Iterable[int],
     ).all()
     by_team: dict[int, list] = {}
     for team_id, name, deadline, color in rows:
+        assert team_id is not None  # in_(team_ids) matches no NULL
         by_team.setdefault(team_id, []).append((name, deadline, color))
     reviews: dict[int, list[str]] = {}
     for team_id, name in session.execute(
             select(Task.team_id, Task.name).where(Task.team_id.in_(team_ids), Task.review_status == "pending")
             .order_by(Task.team_id, Task.id)):
+        assert team_id is not None  # in_(team_ids) matches no NULL
         reviews.setdefault(team_id, []).append(name)
     pending = open_by_team(session, team_ids)
     problems = _recent_problems(session, now, team_ids)
@@ -77,6 +79,7 @@ def _recent_problems(session: Session, now: datetime, team_ids: list[int]) -> di
                    or_(Task.problems.is_not(None), Task.next_steps.is_not(None)),
                    Task.last_update_at >= since)
             .order_by(Task.last_update_at.desc(), Task.id)):
+        assert team_id is not None  # in_(team_ids) matches no NULL
         out.setdefault(team_id, []).append((name, problems, steps))
     return out
 

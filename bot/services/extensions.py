@@ -168,7 +168,7 @@ def decide_extension(session: Session, now: datetime, person: Person, request_id
     request = session.get(ExtensionRequest, request_id)
     if request is None:
         raise NotFound(f"没有编号{request_id}的延期申请。")
-    task = session.get(Task, request.task_id)
+    task = session.get_one(Task, request.task_id)
     if request.status != "pending":
         word = "已同意" if request.status == "approved" else "已不同意"
         raise InvalidInput(f"这条延期申请{word},不用再处理。")
@@ -187,14 +187,16 @@ def decide_extension(session: Session, now: datetime, person: Person, request_id
             request.lead_decided_by_id = person.id
             request.lead_decided_at = now
             request.decision_note = note or None
-            _event(session, now, task, person, "lead_approved", f"{person.name}同意延期至{d:%Y-%m-%d},转分管领导", request, note)
+            _event(session, now, task, person, "lead_approved", f"{person.name}同意延期至{d:%Y-%m-%d},转分管领导",
+                   request, note)
             audit.record(session, now, person, "lead_approve", "extension", task.key, None,
                          {"request": request.id, "reasons": reasons})
             session.flush()
             why = "、".join(reasons)
             old = request.old_deadline
             old_text = f"{old.month}月{old.day}日" if old else "未定"
-            ask = (f"🕒 延期申请(编号{request.id})待分管领导审批\n📌 {what}\n{old_text} → {d.year}年{d.month}月{d.day}日"
+            ask = (f"🕒 延期申请(编号{request.id})待分管领导审批\n📌 {what}\n"
+                   f"{old_text} → {d.year}年{d.month}月{d.day}日"
                    f"\n理由:{request.reason}\n专班负责人{person.name}已同意;需分管领导审批:{why}"
                    f"\n点按钮,或回复“同意延期 {request.id}”/“不同意延期 {request.id}”。")
             for leader in task_leaders(session, task):

@@ -69,7 +69,7 @@ def check_health(sessions: sessionmaker[Session], config: Config, now: datetime)
     except concurrent.futures.TimeoutError:
         health.fail(f"database: no answer within {hc.db_timeout_seconds:g}s")
         return health
-    except Exception as error:  # noqa: BLE001 - any database failure is the reason
+    except Exception as error:  # any database failure is the reason
         detail = str(getattr(error, "orig", None) or error).strip().splitlines()
         health.fail(f"database: {type(error).__name__}: {detail[0] if detail else ''}"[:300])
         return health

@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import and_, delete, func, insert, or_, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,7 +42,7 @@ class Swept:
 
 def prune_inbound_seen(session: Session, now: datetime, keep: timedelta = SEEN_KEEP) -> int:
     """Forget incoming-message ids older than ``keep``; returns how many were removed."""
-    result = session.execute(delete(InboundSeen).where(InboundSeen.seen_at < now - keep))
+    result = cast(CursorResult, session.execute(delete(InboundSeen).where(InboundSeen.seen_at < now - keep)))
     return result.rowcount or 0
 
 
@@ -50,10 +52,10 @@ def prune_outbox(session: Session, now: datetime, config: Config) -> int:
     sent_before = now - timedelta(days=max(config.retention.sent_outbox_days, floor))
     failed_before = now - timedelta(days=max(config.retention.failed_outbox_days, floor))
     finished_at = func.coalesce(OutboxMessage.sent_at, OutboxMessage.created_at)
-    result = session.execute(delete(OutboxMessage).where(or_(
+    result = cast(CursorResult, session.execute(delete(OutboxMessage).where(or_(
         and_(OutboxMessage.status.in_(FINISHED), finished_at < sent_before),
         and_(OutboxMessage.status == OutboxStatus.FAILED, OutboxMessage.created_at < failed_before),
-    )).execution_options(synchronize_session=False))
+    )).execution_options(synchronize_session=False)))
     return result.rowcount or 0
 
 
@@ -82,8 +84,9 @@ def sweep(session: Session, now: datetime, config: Config, out_dir: Path) -> Swe
 def claim_daily(session: Session, key: str, day: str) -> bool:
     """True for the first caller of the day across all instances (the daily backup runs once):
     a conditional UPDATE of one meta row, inserted the first time."""
-    moved = session.execute(update(MetaEntry).where(MetaEntry.key == key, MetaEntry.value < day)
-                            .values(value=day).execution_options(synchronize_session=False))
+    moved = cast(CursorResult, session.execute(
+        update(MetaEntry).where(MetaEntry.key == key, MetaEntry.value < day)
+        .values(value=day).execution_options(synchronize_session=False)))
     if moved.rowcount:
         return True
     if session.get(MetaEntry, key) is not None:

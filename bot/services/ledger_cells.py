@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Optional
 
@@ -22,7 +23,7 @@ class Sheet:
     """One worksheet as plain rows: cached values, formula flags and number formats."""
 
     def __init__(self, title: str, values: list[list[Any]], formulas: list[list[bool]],
-                 formats: list[list[str]], merged: list[tuple[int, int]] = ()) -> None:
+                 formats: list[list[str]], merged: Sequence[tuple[int, int]] = ()) -> None:
         self.title = title
         self.values = values
         self.formulas = formulas

@@ -471,7 +471,7 @@ class _Validator:
             elif team.id != task.team_id:
                 change.team = team
         leader_name = cell_text(self._cell(sheet, r, cols.get("leader"))[0])
-        current = self.session.get(Person, task.leader_id).name if task.leader_id else ""
+        current = self.session.get_one(Person, task.leader_id).name if task.leader_id else ""
         if leader_name and leader_name != current:
             person = self._people.get(leader_name)
             if person is None:
@@ -669,9 +669,10 @@ def _apply_cycle_fields(session: Session, now: datetime, actor: Person, change: 
         audit.record(session, now, actor, "import", "task", task.key, {"team": before}, {"team": change.team.name})
         report.changes.append(f"{task.name}:牵头专班 {before or '未分配'} → {change.team.name}")
     if change.leader is not None:
-        before = session.get(Person, task.leader_id).name if task.leader_id else None
+        before = session.get_one(Person, task.leader_id).name if task.leader_id else None
         task.leader_id = change.leader.id
-        audit.record(session, now, actor, "import", "task", task.key, {"leader": before}, {"leader": change.leader.name})
+        audit.record(session, now, actor, "import", "task", task.key, {"leader": before},
+                     {"leader": change.leader.name})
         report.changes.append(f"{task.name}:分管领导 {before or '无'} → {change.leader.name}")
     if change.origin is not None:
         before = task.origin

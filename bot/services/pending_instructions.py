@@ -33,6 +33,7 @@ def open_by_team(session: Session, team_ids: list[int]) -> dict[int, list[tuple[
             .join(Task, Instruction.task_id == Task.id)
             .where(Instruction.answered_at.is_(None), Task.team_id.in_(team_ids))
             .order_by(Instruction.created_at, Instruction.id)):
+        assert team_id is not None  # in_(team_ids) matches no NULL
         out.setdefault(team_id, []).append((name, text, at))
     return out
 

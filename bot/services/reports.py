@@ -1,10 +1,11 @@
 """The weekly leader brief (督办周报): what a leader reads at a glance on Monday morning.
 
 ``weekly_brief(session, now, config)`` is a pure data function (the reminders' weekly job,
-``jobs/outbox.py``, and /brief both call it; the job renders the picture at send time): lights by team, tasks that turned red during the past week, tasks due
-in the week ahead, indicators updated during the past week, and the top and bottom of the
-专班 ranking (bot.services.ranking). ``.as_text()`` is a short
-markdown-ish card for WeCom and the console; ``bot.services.charts.render_brief`` draws it.
+``jobs/outbox.py``, and /brief both call it; the job renders the picture at send time):
+lights by team, tasks that turned red during the past week, tasks due in the week ahead,
+indicators updated during the past week, and the top and bottom of the 专班 ranking
+(bot.services.ranking). ``.as_text()`` is a short markdown-ish card for WeCom and the
+console; ``bot.services.charts.render_brief`` draws it.
 
 "Turned red this week": a task red today whose red started within the past 7 days. A task
 turns red the day after its deadline, or on its stored ``behind_red_on`` day (the day its

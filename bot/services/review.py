@@ -9,9 +9,10 @@ Every step writes a ``task_events`` row (kind "review") and an audit entry.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
+from typing import Optional, cast
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from bot.buttons import PushAction, push_action
@@ -128,9 +129,9 @@ def _lost(session: Session, task: Task) -> InvalidInput:
 
 def _decide(session: Session, task: Task, values: dict) -> bool:
     """The conditional UPDATE: True when this call moved the task out of 待审核."""
-    result = session.execute(
+    result = cast(CursorResult, session.execute(
         update(Task).where(Task.id == task.id, Task.review_status == PENDING).values(**values)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)))
     return result.rowcount == 1
 
 

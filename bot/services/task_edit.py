@@ -10,7 +10,7 @@ open 节点's date.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Optional
+from typing import Any, Optional
 
 from sqlalchemy.orm import Session
 
@@ -62,13 +62,15 @@ def set_field(session: Session, now: datetime, person: Person, task: Task, field
     if not value:
         raise InvalidInput(f"请写新的{FIELD_NAMES[field]}。")
     notes: list[str] = []
+    before: Optional[str | date]
+    after: Optional[str | date]
     if field == "owner":
         new_owner = None if value in CLEAR_WORDS else find_person_exact(session, value)
         if new_owner is None and value not in CLEAR_WORDS:
             raise InvalidInput(f"没有找到人员“{value}”。请写系统里已有的姓名。")
         if new_owner is not None and new_owner.team_id != task.team_id:
-            team = task.team.name if task.team else "未分配"
-            raise InvalidInput(f"{new_owner.name}不是{team}的人员,不能做责任人。")
+            team_name = task.team.name if task.team else "未分配"
+            raise InvalidInput(f"{new_owner.name}不是{team_name}的人员,不能做责任人。")
         old = session.get(Person, task.owner_id) if task.owner_id else None
         if (old.id if old else None) == (new_owner.id if new_owner else None):
             raise InvalidInput(f"责任人已经是{_name(old) or '未指定'},没有改动。")
@@ -93,9 +95,9 @@ def set_field(session: Session, now: datetime, person: Person, task: Task, field
         new = parse_deadline(value, now, calendar)
         if new == task.deadline:
             raise InvalidInput(f"时间节点已经是{new.isoformat()},没有改动。")
-        late = [m for m in task.milestones if m.done_at is None and m.due is not None and m.due > new]
+        late = [(m.name, m.due) for m in task.milestones if m.done_at is None and m.due is not None and m.due > new]
         if late:
-            raise InvalidInput(f"节点“{late[0].name}”的日期 {late[0].due.isoformat()} 晚于新的时间节点 "
+            raise InvalidInput(f"节点“{late[0][0]}”的日期 {late[0][1].isoformat()} 晚于新的时间节点 "
                                f"{new.isoformat()}。请先改节点日期。")
         before, after = task.deadline, new
         if task.original_deadline is None and task.deadline is not None:
@@ -153,6 +155,8 @@ def edit_node(session: Session, now: datetime, person: Person, task: Task, op: s
               calendar: Optional[WorkCalendar] = None) -> str:
     """add 名称 [日期] | rename 旧名 新名 | date 名称 日期 | done 名称; returns what changed."""
     require_can_edit(person, task)
+    before: Optional[dict[str, Any]]
+    after: dict[str, Any]
     if op == "add":
         if not args:
             raise InvalidInput("请写节点名称和日期,例如:/node 事项 add 开工 2026-01-10")

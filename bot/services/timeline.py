@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
-from sqlalchemy import bindparam, func, insert, literal, select, text, union_all
+from sqlalchemy import Table, bindparam, func, insert, literal, select, text, union_all
 from sqlalchemy.orm import Session, aliased
 
 from bot.models import Milestone, Person, Task, TaskEvent, TaskUpdate
@@ -42,7 +42,7 @@ KIND_LABELS = {
 def add_event(session: Session, now: datetime, task: Task, kind: str, actor: Optional[Person],
               text: Optional[str] = None, data: Optional[dict[str, Any]] = None) -> None:
     """Append one timeline entry (a Core INSERT: append-only, never read back here)."""
-    session.connection().execute(insert(TaskEvent.__table__), [dict(
+    session.connection().execute(insert(cast(Table, TaskEvent.__table__)), [dict(
         task_id=task.id, kind=kind, actor_id=actor.id if actor else None, text=text,
         data=_jsonable(data or {}), created_at=now)])
 
@@ -116,7 +116,7 @@ def update_text(progress, note, problems, next_steps, milestone, photo) -> str:
 def timeline_page(session: Session, task: Task, page: int = 1, page_size: int = 8) -> TimelinePage:
     """One page of the task's timeline, newest first (page 1 = the latest entries)."""
     params = {"task_id": task.id}
-    total = session.scalar(_COUNT_EVENTS, params) + session.scalar(_COUNT_UPDATES, params)
+    total = (session.scalar(_COUNT_EVENTS, params) or 0) + (session.scalar(_COUNT_UPDATES, params) or 0)
     pages = max(1, math.ceil(total / page_size))
     page = min(max(1, page), pages)
     keys = session.execute(_KEYS, {"task_id": task.id, "limit": page_size,

@@ -15,9 +15,10 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Optional
+from typing import Optional, cast
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from bot.models import Person, WebAccess
@@ -117,13 +118,16 @@ def use_link(session: Session, now: datetime, key: bytes, token: str,
     check = check_link(session, now, key, token)
     if check.problem:
         return check, None
-    taken = session.execute(update(WebAccess).where(WebAccess.id == check.row.id, WebAccess.used_at.is_(None))
-                            .values(used_at=now).execution_options(synchronize_session=False))
+    row, person = check.row, check.person
+    assert row is not None and person is not None  # check_link gives both when the link works
+    taken = cast(CursorResult, session.execute(
+        update(WebAccess).where(WebAccess.id == row.id, WebAccess.used_at.is_(None))
+        .values(used_at=now).execution_options(synchronize_session=False)))
     if taken.rowcount != 1:
-        return LinkCheck("used", check.row), None
-    secret, _ = _new(session, now, key, SESSION, check.person, check.person,
-                     now + timedelta(hours=hours), link_id=check.row.id)
-    audit.record(session, now, check.person, "web_login", "person", check.person.name, None, None)
+        return LinkCheck("used", row), None
+    secret, _ = _new(session, now, key, SESSION, person, person,
+                     now + timedelta(hours=hours), link_id=row.id)
+    audit.record(session, now, person, "web_login", "person", person.name, None, None)
     return check, secret
 
 
@@ -151,11 +155,11 @@ def end_session(session: Session, now: datetime, key: bytes, secret: Optional[st
 
 def revoke_person(session: Session, now: datetime, actor: Person, person: Person) -> int:
     """Revoke every session and unused link of ``person``; returns how many were live."""
-    live = session.execute(
+    live = cast(CursorResult, session.execute(
         update(WebAccess).where(WebAccess.person_id == person.id, WebAccess.kind.in_((LINK, SESSION)),
                                 WebAccess.revoked_at.is_(None), WebAccess.expires_at > now,
                                 (WebAccess.kind == SESSION) | WebAccess.used_at.is_(None))
-        .values(revoked_at=now).execution_options(synchronize_session=False)).rowcount
+        .values(revoked_at=now).execution_options(synchronize_session=False))).rowcount
     audit.record(session, now, actor, "web_revoke", "person", person.name, None, {"revoked": live})
     return live
 
@@ -185,6 +189,7 @@ def revoke_screens(session: Session, now: datetime, actor: Person, screen_id: Op
     query = update(WebAccess).where(WebAccess.kind == SCREEN, WebAccess.revoked_at.is_(None))
     if screen_id is not None:
         query = query.where(WebAccess.id == screen_id)
-    count = session.execute(query.values(revoked_at=now).execution_options(synchronize_session=False)).rowcount
+    count = cast(CursorResult, session.execute(
+        query.values(revoked_at=now).execution_options(synchronize_session=False))).rowcount
     audit.record(session, now, actor, "screen_revoke", "screen", str(screen_id or "all"), None, {"revoked": count})
     return count

@@ -46,6 +46,8 @@ class WeComAPIError(Exception):
 class RateLimited(WeComAPIError):
     """Our own limiter says: not now (the wait would be longer than the caller allows)."""
 
+    retry_after: float  # always given here (optional on the base class)
+
     def __init__(self, key: str, retry_after: float):
         super().__init__(45009, f"client-side limit for {key}", "limiter", retry_after)
 
