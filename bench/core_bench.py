@@ -108,7 +108,7 @@ def measure(db_path: str) -> dict[str, float]:
     from bot.messages import Incoming
     from bot.services import ranking
     from channels.console import pick_person
-    from handlers import handle
+    from handlers.core import handle
 
     config = load_config(PROJECT_ROOT / "config.yaml", environ={})
     config.database.url = f"sqlite:///{db_path}"

@@ -26,7 +26,7 @@ from bot.messages import Incoming
 from bot.models import Instruction, Person, Task, TaskEvent, TaskUpdate, Team
 from bot.services.timeline import timeline_page
 from channels.console import pick_person
-from handlers import handle
+from handlers.core import handle
 
 KINDS = ["instruct", "feedback", "urge", "edit", "review", "sign"]
 

@@ -40,7 +40,7 @@ def measure(db_path: str) -> dict[str, float]:
     from bot.config import PROJECT_ROOT, load_config
     from bot.messages import Incoming
     from channels.console import pick_person
-    from handlers import handle
+    from handlers.core import handle
 
     config = load_config(PROJECT_ROOT / "config.yaml", environ={})
     config.database.url = f"sqlite:///{db_path}"

@@ -148,7 +148,7 @@ def handlers_only(n: int, folder: Path) -> float:
     from bot.composition import build_app
     from bot.config import load_config
     from bot.messages import Incoming
-    from handlers import handle
+    from handlers.core import handle
 
     sub = folder / "handlers-only"
     sub.mkdir(parents=True)

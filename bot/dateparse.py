@@ -77,14 +77,12 @@ import calendar as _calendar
 import re
 import unicodedata
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import chinese_calendar
 
 from bot.clock import OFFICE_TZ
-
-if TYPE_CHECKING:  # pragma: no cover
-    from bot.workdays import WorkCalendar
+from bot.workdays import WorkCalendar
 
 __all__ = ["DateParseError", "parse_date", "parse_snooze", "normalize"]
 
@@ -205,8 +203,6 @@ def _future_month_day(today: date, month: int, day: int, original: str) -> date:
 def _default_calendar() -> WorkCalendar:
     global _DEFAULT_CALENDAR
     if _DEFAULT_CALENDAR is None:
-        from bot.workdays import WorkCalendar
-
         _DEFAULT_CALENDAR = WorkCalendar()
     return _DEFAULT_CALENDAR
 

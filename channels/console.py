@@ -20,7 +20,7 @@ from bot.models import Person
 from bot.notify import NotifierRouter
 from bot.services.errors import NotFound
 from bot.services.people import ROLE_WORDS, bind_identity
-from handlers import handle
+from handlers.core import handle
 from jobs.outbox import ReminderRunner
 
 CHANNEL = "console"

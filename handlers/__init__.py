@@ -1,4 +1,2 @@
-"""Chat handlers: one neutral message in, replies out. No chat SDK is imported here."""
-from handlers.core import handle
-
-__all__ = ["handle"]
+"""Chat handlers: one neutral message in, replies out (``handlers.core.handle``). No chat SDK is
+imported here; channels call ``handle`` and render the replies."""

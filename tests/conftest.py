@@ -22,7 +22,7 @@ from bot.composition import build_app, load_data_files
 from bot.config import PROJECT_ROOT, Config, load_config
 from bot.messages import Incoming, Reply
 from bot.services import charts
-from handlers import handle
+from handlers.core import handle
 
 PG_URL = os.environ.get("DUBAN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REPORT_NOW = "2025-07-15T09:00"

@@ -39,8 +39,7 @@ from bot.models import (
 from bot.services import people as people_service
 from bot.services.lookup import bump_names_version
 from bot.services.outbox_store import push
-from handlers import handle
-from handlers.core import parse_command
+from handlers.core import handle, parse_command
 from tests.corpus import entries
 
 #: rows added by a message and removed again by ``Runner.restore`` (newest first: children)

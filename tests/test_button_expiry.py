@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from bot.clock import parse_now
 from bot.messages import GROUP, Incoming
 from bot.models import Conversation, TaskUpdate
-from handlers import handle
+from handlers.core import handle
 from tests.conftest import Chat
 from tests.test_reminders import add_task, run_at, runner_for
 

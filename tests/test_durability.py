@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from bot.messages import Incoming
 from bot.models import AuditEntry, InboundSeen, TaskUpdate
-from handlers import handle
+from handlers.core import handle
 from tests.conftest import Chat
 
 

@@ -4,7 +4,7 @@ from sqlalchemy import func, select
 
 from bot.messages import Incoming
 from bot.models import AuditEntry, ChatIdentity, Task, TaskUpdate
-from handlers import handle
+from handlers.core import handle
 
 
 def counts(app):

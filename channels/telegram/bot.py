@@ -66,7 +66,7 @@ from bot.clock import OFFICE_TZ
 from bot.config import TelegramConfig
 from bot.messages import GROUP, PRIVATE, Attachment, Incoming, Reply
 from channels.telegram.request import AiohttpRequest, proxy_for
-from handlers import handle
+from handlers.core import handle
 from handlers.registry import bot_commands
 
 logger = logging.getLogger(__name__)

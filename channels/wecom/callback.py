@@ -52,7 +52,7 @@ from channels.wecom.crypto import (
 )
 from channels.wecom.notifier import WeComNotifier, WeComRobotNotifier
 from channels.wecom.robot import RobotSender, sync_team_robots
-from handlers import handle
+from handlers.core import handle
 
 logger = logging.getLogger(__name__)
 
