@@ -7,8 +7,7 @@ lights are the chat's lights (``bot.services.lights.light_sql``), so a number on
 in chat always agree. Lists come back as ``TaskRow`` (plain values, no ORM objects) so the
 pages render without lazy loads.
 
-``simple_team_ranking`` is a stand-in until the 考核排名 of the 督办 cycle lands: the lead
-swaps the call in ``overview`` for that service's ranking.
+The ranking is the 考核排名 of bot.services.ranking, the same as /rank in chat.
 """
 from __future__ import annotations
 
@@ -19,10 +18,10 @@ from typing import Any, Optional
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from bot.config import RankingConfig
 from bot.models import (
     ROLE_CADRE,
     STATUS_ACTIVE,
-    STATUS_DONE,
     ExtensionRequest,
     Indicator,
     IndicatorValue,
@@ -34,6 +33,7 @@ from bot.models import (
     TaskUpdate,
     Team,
 )
+from bot.services import ranking
 from bot.services.charts import indicator_series
 from bot.services.indicators import IndicatorAnswer, categories, fmt_value
 from bot.services.lights import (
@@ -332,7 +332,7 @@ class RankRow:
     team_id: int
     name: str
     tasks: int
-    done: int
+    on_time: str  # 按期办结率, or — when nothing was due
     red: int
     overdue: int
     unsigned: int
@@ -359,7 +359,7 @@ OVERDUE_BUCKETS = ((1, 7, "1-7天"), (8, 30, "8-30天"), (31, 90, "31-90天"), (
 
 
 def overview(session: Session, now: datetime, scope: Scope, filters: Filters = Filters(),
-             list_size: int = 8, with_ranking: bool = True) -> Overview:
+             list_size: int = 8, with_ranking: bool = True, rules: Optional[RankingConfig] = None) -> Overview:
     """Everything the overview page shows, in a handful of indexed queries."""
     today = now.date()
     light = light_sql(today)
@@ -384,45 +384,19 @@ def overview(session: Session, now: datetime, scope: Scope, filters: Filters = F
     for low, high, label in OVERDUE_BUCKETS:
         buckets.append((label, sum(n for d, n in per_deadline.items()
                                    if (today - d).days >= low and (high is None or (today - d).days <= high))))
-    ranking = (simple_team_ranking(session, now, scope, per_team if not filters.active else None)
+    ranking = (team_ranking(session, now, rules or RankingConfig(), scope)
                if with_ranking and scope.whole_street else [])
     return Overview(today, totals, matrix, lists, buckets, ranking)
 
 
-def simple_team_ranking(session: Session, now: datetime, scope: Scope = Scope(),
-                        lights: Optional[dict[int, dict[str, int]]] = None) -> list[RankRow]:
-    """A plain ranking of 专班 until the 督办 cycle's 考核排名 replaces it.
-
-    Score (0-100) = 100 × (done + on-track active) / tasks − 2 per 催办 received, where
-    on-track means neither red nor overdue; ties: fewer red, then name. Unsigned 交办 count
-    as not on track.
-    """
-    today = now.date()
-    if lights is None:  # the street's counts by team and light (the overview has them already)
-        lights = {}
-        for team_id, color, count in session.execute(
-                select(Task.team_id, light_sql(today), func.count()).group_by(Task.team_id, light_sql(today))):
-            lights.setdefault(team_id or NO_TEAM, {})[color] = count
-    rows = session.execute(
-        select(Task.team_id,
-               func.count(),
-               _sum_of(Task.status == STATUS_DONE),
-               _sum_of(and_(Task.status == STATUS_ACTIVE, Task.deadline < today)),
-               _sum_of(and_(Task.status == STATUS_ACTIVE, Task.assigned_at.is_not(None), Task.signed_at.is_(None))),
-               func.sum(Task.urge_count))
-        .where(Task.team_id.is_not(None)).group_by(Task.team_id))
-    names = dict(session.execute(select(Team.id, Team.name)).all())
+def team_ranking(session: Session, now: datetime, rules: RankingConfig, scope: Scope = Scope()) -> list[RankRow]:
+    """The 考核排名 of the 专班, the same as /rank in chat (bot.services.ranking)."""
     out = []
-    for team_id, tasks, done, overdue, unsigned, urged in rows:
-        red = lights.get(team_id, {}).get(RED, 0)
-        done, overdue, unsigned, urged = (int(v or 0) for v in (done, overdue, unsigned, urged))
-        on_track = max(0, tasks - done - red - unsigned)
-        score = max(0.0, round(100.0 * (done + on_track) / tasks - 2 * urged, 1)) if tasks else 0.0
-        out.append(RankRow(0, team_id, names.get(team_id, "?"), tasks, done, red, overdue, unsigned, urged, score,
-                           team_id == scope.team_id))
-    out.sort(key=lambda r: (-r.score, r.red, r.name))
-    for i, row in enumerate(out, 1):
-        row.rank = i
+    for team in ranking.compute(session, now, rules):
+        rate = team.on_time_rate
+        out.append(RankRow(team.rank, team.team_id, team.name, team.tasks,
+                           f"{rate * 100:.0f}%" if rate is not None else "—", team.red, team.overdue,
+                           team.unsigned, team.urges, team.score, team.team_id == scope.team_id))
     return out
 
 

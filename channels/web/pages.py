@@ -209,9 +209,10 @@ def _query_string(filters: dash.Filters, **more: Any) -> str:
 async def overview_page(request: web.Request) -> web.Response:
     who = request[WHO]
     filters = _filters(request, who)
+    rules = request.app[DUBAN].config.ranking
 
     def work(session, now):
-        data = dash.overview(session, now, who["scope"], filters, with_ranking=who["may_rank"])
+        data = dash.overview(session, now, who["scope"], filters, with_ranking=who["may_rank"], rules=rules)
         return data, dash.filter_choices(session, who["scope"])
     data, choices = await _db(request, work)
     chart = {"type": "lights", "data": [[LIGHT_NAMES[c], data.totals.get(c, 0), c] for c in dash.LIGHT_ORDER]}
@@ -327,7 +328,7 @@ async def screen_page(request: web.Request) -> web.Response:
     def work(session, now):
         if web_access.screen_valid(session, key, token) is None:
             return None
-        return dash.overview(session, now, dash.Scope(), list_size=10), now
+        return dash.overview(session, now, dash.Scope(), list_size=10, rules=duban.config.ranking), now
     result = await _db(request, work)
     if result is None:
         return _message(request, 403, "大屏链接无效", SCREEN_BAD)
