@@ -114,7 +114,7 @@ async def measure(db_path: str) -> dict[str, tuple[float, float, float]]:
     return results
 
 
-def main() -> dict:
+def main(argv: list[str] | None = None) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="duban-bench-dash-"))
     db_path = str(folder / "bench.sqlite3")
     print(f"dashboard: building a synthetic office ({TASKS} tasks) with 督办-cycle rows…", flush=True)

@@ -68,7 +68,7 @@ def measure(db_path: str) -> dict[str, float]:
     return {"p50_ms": statistics.median(latencies), "p99_ms": percentile(latencies, 99)}
 
 
-def main() -> dict[str, float]:
+def main(argv: list[str] | None = None) -> dict[str, float]:
     by_role = corpus_rates()
     for role, (ok, total) in by_role.items():
         print(f"nlu: corpus {role}: {ok}/{total} = {ok * 100 / total:.1f}% (goal ≥ 95%)")
