@@ -101,3 +101,12 @@ def test_brief_picture_has_the_ranking(app, chat_as, clock, tmp_path):
     without = charts.render_brief(brief, tmp_path / "without.png")
     with Image.open(with_ranking) as a, Image.open(without) as b:
         assert a.size[0] == b.size[0] == 1080 and a.size[1] > b.size[1]
+
+
+def test_a_silent_team_with_nothing_due_earns_no_on_time_points(app, clock):
+    clock.set(parse_now("2026-01-05T09:00"))
+    with app.sessions() as session:
+        scores = {s.name: s for s in ranking.compute(session, clock.now(), app.config.ranking)}
+    silent = scores["项目四专班"]  # 3 tasks, none due, never reported
+    assert (silent.on_time_rate, silent.gap_days, silent.score) == (None, None, 84.0)  # 100 − (30 − 14)
+    assert silent.score < 100

@@ -108,7 +108,8 @@ def compute(session: Session, now: datetime, rules: RankingConfig) -> list[TeamS
 
 
 def _score(team: TeamScore, rules: RankingConfig, open_tasks: int) -> float:
-    rate = team.on_time_rate if team.on_time_rate is not None else 1.0
+    # nothing due yet earns no on-time points: a team must not rank first by saying nothing
+    rate = team.on_time_rate if team.on_time_rate is not None else 0.0
     gap = team.gap_days if team.gap_days is not None else (GAP_WINDOW_DAYS if open_tasks else 0.0)
     value = (100 + rate * rules.on_time_weight
              - team.overdue * rules.overdue_penalty
