@@ -28,8 +28,8 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.metrics import Metrics
 from bot.models import MetaEntry
+from bot.services.cache import ListCache
 from bot.services.lookup import NameIndex
-from bot.services.task_lists import ListCache
 from bot.workers import Workers
 
 CALLBACK_SECRET_KEY = "callback_secret"

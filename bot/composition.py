@@ -14,10 +14,10 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.db import make_engine, make_session_factory, migrate
 from bot.models import MetaEntry
+from bot.services.cache import LISTS_INFO, ListCache
 from bot.services.dataset import import_dataset, read_dataset
 from bot.services.lights import RULES_VERSION
 from bot.services.lookup import NAMES_INFO, NameIndex
-from bot.services.task_lists import LISTS_INFO, ListCache
 from bot.services.tasks import relight_all
 from bot.workers import Workers, worker_count
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from bot.clock import OFFICE_TZ
 from bot.config import RankingConfig
 from bot.models import STATUS_ACTIVE, STATUS_DONE, Task, TaskUpdate, Team
+from bot.services.cache import list_cache, tasks_version
 from bot.services.lights import light_filter
 
 GAP_WINDOW_DAYS = 30
@@ -68,7 +69,13 @@ def _closed_day(session: Session):
 
 
 def compute(session: Session, now: datetime, rules: RankingConfig) -> list[TeamScore]:
-    """Every team's figures and score, best first."""
+    """Every team's figures and score, best first. Kept in the app's list cache until a task
+    changes (every input moves tasks_version: updates, 催办, 签收, deadlines) or the day does."""
+    key = ("ranking", tasks_version(session), now.astimezone(OFFICE_TZ).date(), rules.model_dump_json())
+    return list(list_cache(session).derived(key, lambda: _compute(session, now, rules)))
+
+
+def _compute(session: Session, now: datetime, rules: RankingConfig) -> list[TeamScore]:
     today = now.astimezone(OFFICE_TZ).date()
     active = Task.status == STATUS_ACTIVE
     done = Task.status == STATUS_DONE

@@ -10,7 +10,6 @@ from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.clock import OFFICE_TZ
-from bot.db import TASKS_VERSION_KEY, meta_version
 from bot.models import (
     ROLE_LEADER,
     ROLE_TEAM_LEAD,
@@ -22,6 +21,7 @@ from bot.models import (
     Task,
     TaskUpdate,
 )
+from bot.services.cache import list_cache, tasks_version
 from bot.services.errors import InvalidInput, NotFound
 from bot.services.lights import (
     GREEN,
@@ -116,43 +116,6 @@ def list_tasks(
     ids = list(session.scalars(query.order_by(*order).offset((page - 1) * page_size).limit(page_size)))
     cache.put(cache_key, (title, total, page, list(ids)))
     return TaskPage(title, _load_page(session, ids, today), total, page, page_size, which, arg)
-
-
-class ListCache:
-    """The app's cache of list pages (``Duban.lists``), keyed by the database's tasks_version
-    (moved by every task change, in any process, see bot.db) and today's date: a list is
-    recomputed only after something changed."""
-
-    MAX_ENTRIES = 512
-
-    def __init__(self) -> None:
-        self._entries: dict[tuple, tuple[str, int, int, list[int]]] = {}
-
-    def get(self, key: tuple) -> Optional[tuple[str, int, int, list[int]]]:
-        return self._entries.get(key)
-
-    def put(self, key: tuple, value: tuple[str, int, int, list[int]]) -> None:
-        if len(self._entries) > self.MAX_ENTRIES:
-            self._entries.clear()
-        self._entries[key] = value
-
-
-LISTS_INFO = "duban.lists"  # session.info key (set by the app's sessionmaker)
-
-
-def list_cache(session: Session) -> ListCache:
-    """The list cache of the app this session belongs to (a session made elsewhere gets its own)."""
-    cache = session.info.get(LISTS_INFO)
-    if cache is None:
-        cache = session.info[LISTS_INFO] = ListCache()
-    return cache
-
-
-def tasks_version(session: Session) -> str:
-    # flush first: pending task changes bump the version (bot.db), and a list must not be
-    # served from a cache entry older than them (the version is read once per transaction)
-    session.flush()
-    return meta_version(session, TASKS_VERSION_KEY)
 
 
 def _load_page(session: Session, ids: list[int], today: date) -> list[tuple[Task, Light]]:
