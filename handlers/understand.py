@@ -370,12 +370,14 @@ def _around(index, head: str) -> list[int]:
     comp = re.sub(r"(?:整治|项目|进度|那个)$", "", comp) or comp
     if not comp:
         return []
-    refs = index._names_around(comp) if len(comp) >= 1 else []
-    ids: list[int] = []
+    refs = index.names_around(comp, kind=KIND_TASK, limit=9)  # 9: one more than can be offered
+    ids: dict[int, None] = {}  # in order, without repeats
     for kind, id_ in refs:
-        if kind == KIND_TASK and id_ not in ids:
-            ids.append(id_)
-    return ids[:8] if len(ids) <= 8 else []
+        if kind == KIND_TASK:
+            ids[id_] = None
+            if len(ids) > 8:  # too many to offer: stop scanning
+                return []
+    return list(ids)
 
 
 _NAME_CUT = re.compile(r"\s|进度|进展|现在|目前|百分之|问题|下一?步|今天|由|从|不是|约|大概|已|\d|"
@@ -580,7 +582,7 @@ def do_indicator(ctx: Ctx, u: Understanding) -> Reply:
     key = u.slots.get("key") or ""
     if len(key) >= 3:
         index = NAMES.get(ctx.session)
-        for kind, id_ in index._names_around(key):
+        for kind, id_ in index.names_around(key, kind=KIND_INDICATOR, limit=4):
             if kind == KIND_INDICATOR and id_ != answer.indicator.id and id_ not in related:
                 related.append(id_)
     for id_ in related[:3]:

@@ -184,13 +184,24 @@ class _Index:
 
     def _names_around(self, query: str) -> list[Ref]:
         """Owners of the names that contain the query."""
+        return self.names_around(query)
+
+    def names_around(self, query: str, kind: Optional[str] = None, limit: Optional[int] = None) -> list[Ref]:
+        """Owners of the names that contain the query (of one kind when given), in index order;
+        with ``limit``, the scan stops once that many different owners are found."""
         if _SEPARATOR in query:  # cannot happen after normalising; kept exact anyway
             return [ref for key, ref in zip(self.plain_keys, self.plain_owner, strict=True) if query in key]
-        found = []
+        found: list[Ref] = []
+        distinct: set[Ref] = set()
         at = self.joined.find(query)
         while at != -1:
             index = bisect_right(self.starts, at) - 1  # the key this occurrence lies in
-            found.append(self.plain_owner[index])
+            ref = self.plain_owner[index]
+            if kind is None or ref[0] == kind:
+                found.append(ref)
+                distinct.add(ref)
+                if limit is not None and len(distinct) >= limit:
+                    break
             if index + 1 == len(self.starts):
                 break
             at = self.joined.find(query, self.starts[index + 1])

@@ -72,10 +72,10 @@ def compute(session: Session, now: datetime, rules: RankingConfig) -> list[TeamS
     """Every team's figures and score, best first. Kept in the app's list cache until a task
     changes (every input moves tasks_version: updates, 催办, 签收, deadlines) or the day does."""
     key = ("ranking", tasks_version(session), now.astimezone(OFFICE_TZ).date(), rules.model_dump_json())
-    return list(list_cache(session).derived(key, lambda: _compute(session, now, rules)))
+    return list(list_cache(session).derived(key, lambda: compute_fresh(session, now, rules)))
 
 
-def _compute(session: Session, now: datetime, rules: RankingConfig) -> list[TeamScore]:
+def compute_fresh(session: Session, now: datetime, rules: RankingConfig) -> list[TeamScore]:
     today = now.astimezone(OFFICE_TZ).date()
     active = Task.status == STATUS_ACTIVE
     done = Task.status == STATUS_DONE
