@@ -81,6 +81,14 @@ class OutboxStatus(StrEnum):
     NO_ADDRESS = "no_address"
 
 
+class ReviewStatus(StrEnum):
+    """Task.review_status (办结审核); None: not asked."""
+
+    PENDING = "pending"      # 待审核
+    APPROVED = "approved"    # 已销号
+    RETURNED = "returned"    # 退回
+
+
 class OutboxKind(StrEnum):
     DEADLINE = "deadline"
     MILESTONE = "milestone"

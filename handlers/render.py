@@ -6,7 +6,7 @@ from typing import Optional
 
 from sqlalchemy.orm import Session
 
-from bot.models import Person, Task, TaskUpdate
+from bot.models import Person, ReviewStatus, Task, TaskUpdate
 from bot.services.assign import rollup
 from bot.services.extensions import decisions as extension_decisions
 from bot.services.lights import LIGHT_ICONS, light_of, schedule_progress
@@ -72,7 +72,7 @@ def task_card(session: Session, task: Task, now: datetime, updates: int = 3) -> 
     status = f"状态:{light.label}"
     if task.review_status == "approved" and task.status == "done":
         status = "状态:已销号(审核通过)"
-    elif task.review_status == "pending":
+    elif task.review_status == ReviewStatus.PENDING:
         status = "状态:待审核(已报完成,等专班负责人审核)"
     elif light.reasons:
         status += "," + ",".join(light.reasons)

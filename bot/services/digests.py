@@ -13,6 +13,7 @@ from bot.clock import OFFICE_TZ
 from bot.config import Config, RemindersConfig
 from bot.models import (
     STATUS_ACTIVE,
+    ReviewStatus,
     Task,
     Team,
 )
@@ -50,7 +51,8 @@ def digest_texts(session: Session, now: datetime, team_ids: Iterable[int],
         by_team.setdefault(team_id, []).append((name, deadline, color))
     reviews: dict[int, list[str]] = {}
     for team_id, name in session.execute(
-            select(Task.team_id, Task.name).where(Task.team_id.in_(team_ids), Task.review_status == "pending")
+            select(Task.team_id, Task.name)
+            .where(Task.team_id.in_(team_ids), Task.review_status == ReviewStatus.PENDING)
             .order_by(Task.team_id, Task.id)):
         assert team_id is not None  # in_(team_ids) matches no NULL
         reviews.setdefault(team_id, []).append(name)

@@ -158,7 +158,7 @@ class _Index:
                 return Match(candidates=best[:limit], how="ambiguous")
             # the question inside names ("外资" -> several), only for 2+ characters
             if len(query) >= 2:
-                around = allowed(self._names_around(query))
+                around = allowed(self.names_around(query))
                 if len(around) == 1:
                     return Match(best=around[0], how="contains")
                 if around:
@@ -181,10 +181,6 @@ class _Index:
                 for ref in self.exact.get(query[start:start + length], ()):
                     inside[ref] = max(inside.get(ref, 0), length)
         return inside
-
-    def _names_around(self, query: str) -> list[Ref]:
-        """Owners of the names that contain the query."""
-        return self.names_around(query)
 
     def names_around(self, query: str, kind: Optional[str] = None, limit: Optional[int] = None) -> list[Ref]:
         """Owners of the names that contain the query (of one kind when given), in index order;

@@ -23,6 +23,7 @@ from bot.models import (
     STATUS_ACTIVE,
     STATUS_DONE,
     Person,
+    ReviewStatus,
     Task,
     TaskEvent,
 )
@@ -32,7 +33,7 @@ from bot.services.lights import refresh_light_dates
 from bot.services.outbox_store import push
 from bot.services.people import team_lead_of
 
-PENDING, APPROVED, RETURNED = "pending", "approved", "returned"
+PENDING, APPROVED, RETURNED = ReviewStatus.PENDING, ReviewStatus.APPROVED, ReviewStatus.RETURNED
 EVENT_KIND = "review"
 STATUS_WORDS = {PENDING: "待审核", APPROVED: "已销号", RETURNED: "已退回"}
 MAX_REASON = 500
@@ -123,7 +124,7 @@ def _lost(session: Session, task: Task) -> InvalidInput:
         .where(TaskEvent.task_id == task.id, TaskEvent.kind == EVENT_KIND)
         .order_by(TaskEvent.created_at.desc(), TaskEvent.id.desc()).limit(1)).first()
     who = last[1].name if last and last[1] else "别人"
-    what = {APPROVED: "通过(已销号)", RETURNED: "退回"}.get(task.review_status or "", "处理")
+    what = {APPROVED.value: "通过(已销号)", RETURNED.value: "退回"}.get(task.review_status or "", "处理")
     return InvalidInput(f"“{task.name}”刚刚已被{who}{what},你的操作没有生效。")
 
 

@@ -18,6 +18,7 @@ from bot.models import (
     ExtensionRequest,
     Milestone,
     Person,
+    ReviewStatus,
     Task,
     TaskUpdate,
 )
@@ -192,7 +193,7 @@ def _filter(session: Session, today: date, person: Optional[Person], which: str,
     elif which == "awaiting_review":
         # 待审核: what this person may review (their team's, not their own; leaders and admins
         # all); a cadre sees their own and their team's tasks waiting for review
-        query = query.where(Task.review_status == "pending")
+        query = query.where(Task.review_status == ReviewStatus.PENDING)
         if person is None:
             raise InvalidInput("请先绑定身份。")
         if not (person.is_admin or person.role == ROLE_LEADER):
